@@ -2,6 +2,24 @@
 //   MNIST IDX (raw or .gz), CIFAR-10 binary (data_batch_N.bin / test_batch.bin),
 //   FFHQ (a folder of PNG), ImageNet (train/<class>/*.JPEG) and any folder of PNG/JPEG
 //   images, searched recursively (paths sorted bytewise).
+//
+// What a path means, by kind:
+//   mnist     an images file (*idx3-ubyte, raw or .gz), or a folder holding one: the
+//             first of train-images*, then t10k-images*, then the only *idx3-ubyte* file
+//             (raw preferred over .gz of the same name); more than one other is an error.
+//             Items are 1-channel, rows x cols as the header says (28x28).
+//   cifar10   a .bin file of 3073-byte records (label, 1024 R, 1024 G, 1024 B), or a
+//             folder: data_batch_1.bin..data_batch_5.bin in that order (those present),
+//             else test_batch.bin alone. A folder holding cifar-10-batches-bin/ (the
+//             unpacked official archive) means that subfolder.
+//   ffhq, folder  every .png/.jpg/.jpeg (any case) below the folder, recursively, in
+//             bytewise order of relative path; names starting with '.' are skipped. A
+//             single image file is a one-item dataset.
+//   imagenet  as folder, but a folder holding train/ means train/ (the official layout
+//             puts train/<class>/*.JPEG and val/ side by side).
+//   auto      mnist for idx files or folders holding one, cifar10 for .bin files or
+//             folders holding data_batch_N.bin / test_batch.bin / cifar-10-batches-bin/,
+//             else folder.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -45,20 +63,35 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, DatasetKind kind 
 
 enum class FitMode { Resize, CenterCrop, RandomCrop };
 
+// How an item becomes a size x size image:
+//   Resize      stretches to size x size (aspect ratio not kept).
+//   CenterCrop  resizes so the short side is `size` (always, up or down, so every image
+//               shows its whole short side) and keeps the centred square.
+//   RandomCrop  takes a random size x size window at native resolution; an image whose
+//               short side is smaller than `size` is first resized up to it.
+// Downscaling averages areas (box filter, no aliasing); upscaling is bilinear.
+// The random crop and flip come from item_seed(seed, epoch, position in epoch).
 struct TransformOptions {
-  int size = 0;            // output is size x size; 0 keeps the image as it is
+  int size = 0;            // output is size x size; 0 keeps the size (fit is then unused)
   int channels = 3;        // 1 or 3: gray/RGB conversion to the model's channels
-  FitMode fit = FitMode::CenterCrop;  // CenterCrop/RandomCrop resize the short side to `size` first when smaller... see loader docs
-  bool random_flip = false;
+  FitMode fit = FitMode::CenterCrop;
+  bool random_flip = false;  // mirror left-right with probability 1/2
 };
+
+// Seed of one item's random crop and flip: splitmix64 of (seed, epoch, position).
+uint64_t item_seed(uint64_t seed, uint64_t epoch, uint64_t position);
+// Applies `options` to one image; deterministic in (image, options, seed).
+Image transform_image(const Image& image, const TransformOptions& options, uint64_t seed);
+// Resamples to width x height: box average when shrinking an axis, bilinear when growing.
+Image resample_image(const Image& image, int width, int height);
 
 struct LoaderOptions {
   size_t batch_size = 64;
-  bool shuffle = false;
-  bool drop_last = false;
+  bool shuffle = false;    // a fresh permutation each epoch, from (seed, epoch)
+  bool drop_last = false;  // drop the last batch of an epoch when it is short
   uint64_t seed = 0;
-  int threads = 2;         // background decode threads
-  size_t prefetch_batches = 4;
+  int threads = 2;         // background decode threads (at least 1)
+  size_t prefetch_batches = 4;  // batches decoded ahead (at least 1): bounds memory
 };
 
 // One batch: uint8 NCHW, all images transformed to the same size.
@@ -72,6 +105,17 @@ struct Batch {
 // Iterates over epochs of a dataset. Order, crops and flips depend only on
 // (seed, epoch, position), never on thread timing, so a run can be resumed exactly
 // from (epoch, batch_in_epoch).
+//
+// Batch b of an epoch always holds positions [b*batch_size, (b+1)*batch_size) of that
+// epoch's order. A corrupt item (Dataset::get throws hrvq::Error) is left out, so its
+// batch comes out smaller rather than borrowing from the next one: filling up would make
+// every later batch boundary depend on which items failed to decode, and seek() could no
+// longer find a batch without decoding everything before it. A batch with no good item
+// is passed over. Corrupt items are remembered and not decoded again.
+// next() throws hrvq::Error for anything else: a whole epoch without one good item,
+// images of different sizes in a batch with TransformOptions::size 0, ...
+// The dataset must outlive the loader. The destructor stops and joins the threads,
+// also mid-epoch.
 class BatchLoader {
  public:
   BatchLoader(const Dataset& dataset, TransformOptions transform, LoaderOptions options);
@@ -89,6 +133,8 @@ class BatchLoader {
   // Corrupt items skipped so far, with their names (each reported once).
   size_t skipped() const;
   std::vector<std::string> skipped_names() const;
+  // The errors that made them corrupt, in the same order ("a.png: not a PNG or JPEG image").
+  std::vector<std::string> skipped_messages() const;
 
  private:
   struct Impl;
