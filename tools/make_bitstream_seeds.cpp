@@ -1,0 +1,91 @@
+// Writes the bitstream fuzzer's seed corpus: small valid .hrvq files covering every
+// quantizer kind and coder, plus a progressive (truncated) one. Run once; the output is
+// committed under testdata/fuzz/bitstream/.
+//
+//   c++ -std=c++17 -O2 -Iinclude -Itests/fuzz tools/make_bitstream_seeds.cpp \
+//       src/core/crc32.cpp src/core/rans.cpp src/core/entropy_model.cpp src/core/bitstream.cpp \
+//       -lfmt -lzstd -lz -o /tmp/make_bitstream_seeds && /tmp/make_bitstream_seeds testdata/fuzz/bitstream
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "bitstream_fuzz_models.hpp"
+#include "hrvq/bitstream.hpp"
+#include "hrvq/error.hpp"
+
+using namespace hrvq;
+
+namespace {
+
+std::vector<uint8_t> make(StreamQuantizer q, Coder coder, uint32_t w, uint32_t h, uint8_t channels, uint8_t d,
+                          uint16_t m, uint8_t n, uint8_t k, uint64_t seed) {
+  BitstreamHeader hd;
+  hd.model_fingerprint = seed * 0x9e3779b97f4a7c15ull;
+  hd.width = w;
+  hd.height = h;
+  hd.channels = channels;
+  hd.downsample = d;
+  hd.grid_w = expected_grid_side(w, d, q);
+  hd.grid_h = expected_grid_side(h, d, q);
+  hd.quantizer = q;
+  hd.coder = coder;
+  hd.codes = m;
+  hd.layers = n;
+  hd.layers_present = k;
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<uint8_t>> segments;
+  std::vector<uint32_t> ctx;
+  for (unsigned layer = 0; layer < k; ++layer) {
+    const size_t positions = layer_positions(hd, layer);
+    const bool hr = q == StreamQuantizer::Hr;
+    if (!hr || ctx.size() != positions) ctx.assign(positions, 0);
+    const auto model = fuzz::fuzz_layer_model(hr ? static_cast<uint32_t>(hr_layer_contexts(m, layer)) : 1, m);
+    std::vector<uint16_t> syms(positions);
+    for (size_t p = 0; p < positions; ++p) {
+      // Sample from the model so rANS seeds look like real streams.
+      const QuantizedCdf& cdf = model.cdf(ctx[p]);
+      const uint32_t slot = static_cast<uint32_t>(rng() % cdf.cdf.back());
+      uint32_t s = 0;
+      while (cdf.cdf[s + 1] <= slot) ++s;
+      syms[p] = static_cast<uint16_t>(s);
+    }
+    segments.push_back(encode_index_map(syms.data(), ctx.data(), positions, model, coder));
+    if (hr) advance_hr_contexts(ctx, syms, m);
+  }
+  return write_bitstream(hd, segments);
+}
+
+void save(const std::string& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
+  const std::string path = dir + "/" + name;
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0)
+    throw Error(path + ": cannot write");
+  std::printf("%s: %zu bytes\n", path.c_str(), bytes.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_bitstream_seeds DIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  try {
+    save(dir, "hr_rans.hrvq", make(StreamQuantizer::Hr, Coder::Rans, 32, 24, 3, 4, 8, 3, 3, 1));
+    save(dir, "hr_raw.hrvq", make(StreamQuantizer::Hr, Coder::Raw, 17, 9, 3, 4, 8, 3, 3, 2));
+    save(dir, "hr_zstd.hrvq", make(StreamQuantizer::Hr, Coder::Zstd, 28, 28, 1, 4, 8, 3, 3, 3));
+    save(dir, "hr_rans_2of4.hrvq", make(StreamQuantizer::Hr, Coder::Rans, 16, 16, 1, 2, 4, 4, 2, 4));
+    save(dir, "vq_rans.hrvq", make(StreamQuantizer::Vq, Coder::Rans, 32, 32, 3, 4, 512, 1, 1, 5));
+    save(dir, "rvq_zstd.hrvq", make(StreamQuantizer::Rvq, Coder::Zstd, 20, 12, 3, 4, 300, 2, 2, 6));
+    save(dir, "vq2_raw.hrvq", make(StreamQuantizer::Vq2, Coder::Raw, 24, 16, 3, 2, 16, 2, 2, 7));
+    // A progressive file cut inside its last segment.
+    auto cut = make(StreamQuantizer::Hr, Coder::Rans, 32, 32, 3, 4, 8, 3, 3, 8);
+    cut.resize(cut.size() - 5);
+    save(dir, "hr_rans_truncated.hrvq", cut);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "make_bitstream_seeds: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
