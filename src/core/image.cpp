@@ -255,6 +255,21 @@ void jpeg_emit_message_cb(j_common_ptr cinfo, int msg_level) {
 
 void jpeg_output_message_cb(j_common_ptr) {}
 
+// Each progressive scan costs a pass over the whole coefficient buffer, so a small file
+// with thousands of tiny scans takes minutes. Real encoders use about ten; TurboJPEG's own
+// limit is 500.
+constexpr int kMaxJpegScans = 500;
+
+void jpeg_progress_cb(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  auto* dinfo = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (dinfo->input_scan_number > kMaxJpegScans) {
+    auto* err = reinterpret_cast<JpegErrorMgr*>(cinfo->err);
+    std::snprintf(err->message, sizeof(err->message), "more than %d progressive scans", kMaxJpegScans);
+    std::longjmp(err->jump, 1);
+  }
+}
+
 void init_jpeg_error_mgr(JpegErrorMgr* err) {
   jpeg_std_error(&err->pub);
   err->pub.error_exit = jpeg_error_exit_cb;
@@ -264,10 +279,13 @@ void init_jpeg_error_mgr(JpegErrorMgr* err) {
   err->message[0] = '\0';
 }
 
-bool jpeg_read_header_c(jpeg_decompress_struct* cinfo, JpegErrorMgr* err, const uint8_t* data, size_t size) {
+bool jpeg_read_header_c(jpeg_decompress_struct* cinfo, JpegErrorMgr* err, jpeg_progress_mgr* progress,
+                        const uint8_t* data, size_t size) {
   cinfo->err = &err->pub;
   if (setjmp(err->jump)) return false;
   jpeg_create_decompress(cinfo);
+  progress->progress_monitor = jpeg_progress_cb;
+  cinfo->progress = progress;
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(cinfo, TRUE);
   return true;
@@ -291,7 +309,11 @@ bool jpeg_read_pixels_c(jpeg_decompress_struct* cinfo, JpegErrorMgr* err, uint8_
 
 struct JpegDecompressGuard {
   jpeg_decompress_struct cinfo;
-  JpegDecompressGuard() { std::memset(&cinfo, 0, sizeof(cinfo)); }
+  jpeg_progress_mgr progress;
+  JpegDecompressGuard() {
+    std::memset(&cinfo, 0, sizeof(cinfo));
+    std::memset(&progress, 0, sizeof(progress));
+  }
   // Safe on a struct whose creation failed: libjpeg checks for its memory manager.
   ~JpegDecompressGuard() { jpeg_destroy_decompress(&cinfo); }
 };
@@ -306,7 +328,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   init_jpeg_error_mgr(&err);
   JpegDecompressGuard guard;
   jpeg_decompress_struct* cinfo = &guard.cinfo;
-  if (!jpeg_read_header_c(cinfo, &err, data, size)) throw_jpeg_error(err, name);
+  if (!jpeg_read_header_c(cinfo, &err, &guard.progress, data, size)) throw_jpeg_error(err, name);
 
   int channels = 0;
   switch (cinfo->jpeg_color_space) {

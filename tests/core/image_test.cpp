@@ -510,6 +510,35 @@ TEST(ImageJpeg, HugeAndEmptyDimensionsRejected) {
   EXPECT_EQ(msg.rfind("pic: ", 0), 0u) << msg;
 }
 
+TEST(ImageJpeg, TooManyProgressiveScansIsAnError) {
+  auto jpeg = make_jpeg(16, 16, JpegKind::Gray, 90, true);
+  // The first scan (DC, first pass) decodes the same way whatever came before, so copies
+  // of it, each with the Huffman table it needs, make a long but decodable file.
+  size_t sos = 0;
+  for (size_t i = 2; i + 1 < jpeg.size() && !sos; ++i)
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) sos = i;
+  size_t dht = 0;
+  for (size_t i = 2; i < sos; ++i)
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) dht = i;
+  ASSERT_NE(sos, 0u);
+  ASSERT_NE(dht, 0u);
+  size_t end = sos + 2 + (size_t(jpeg[sos + 2]) << 8 | jpeg[sos + 3]);
+  while (end + 1 < jpeg.size() && !(jpeg[end] == 0xFF && jpeg[end + 1] != 0 && (jpeg[end + 1] & 0xF8) != 0xD0)) ++end;
+  std::vector<uint8_t> scan(jpeg.begin() + dht, jpeg.begin() + end);
+  std::vector<uint8_t> bomb(jpeg.begin(), jpeg.end() - 2);  // without EOI
+  for (int i = 0; i < 600; ++i) bomb.insert(bomb.end(), scan.begin(), scan.end());
+  bomb.push_back(0xFF);
+  bomb.push_back(0xD9);
+  std::string msg = decode_error(bomb);
+  EXPECT_EQ(msg, "pic: invalid JPEG: more than 500 progressive scans");
+  // The same splice with few copies decodes: the limit, not the splice, is what failed.
+  std::vector<uint8_t> few(jpeg.begin(), jpeg.end() - 2);
+  for (int i = 0; i < 20; ++i) few.insert(few.end(), scan.begin(), scan.end());
+  few.push_back(0xFF);
+  few.push_back(0xD9);
+  EXPECT_NO_THROW(decode(few));
+}
+
 TEST(ImageJpeg, CorruptEntropyDataNeverCrashes) {
   auto jpeg = make_jpeg(64, 64, JpegKind::Rgb);
   std::mt19937 rng(4);
