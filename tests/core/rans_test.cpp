@@ -22,6 +22,20 @@ TEST(QuantizedCdf, PinnedExample) {
   EXPECT_EQ(q.cdf, (std::vector<uint32_t>{0, 3, 8, 16, 256}));
 }
 
+TEST(Rans, PinnedExample) {
+  // The test vector of format/bitstream.md.
+  const uint64_t counts[] = {0, 1, 2, 97};
+  const QuantizedCdf q = QuantizedCdf::from_counts(counts, 4, 8);
+  const std::vector<uint32_t> syms{3, 0, 2, 3, 1, 0};
+  RansEncoder enc;
+  for (uint32_t s : syms) enc.put(s, q);
+  const auto bytes = enc.finish();
+  EXPECT_EQ(bytes, (std::vector<uint8_t>{0x41, 0x03, 0x90, 0x67, 0xb5, 0x02}));
+  RansDecoder dec(bytes.data(), bytes.size());
+  for (uint32_t s : syms) EXPECT_EQ(dec.get(q), s);
+  EXPECT_NO_THROW(dec.finish());
+}
+
 TEST(QuantizedCdf, EverySymbolCodable) {
   std::mt19937_64 rng(1);
   for (size_t m : {1, 2, 3, 17, 256, 4096, 65536}) {
