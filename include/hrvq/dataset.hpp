@@ -90,8 +90,10 @@ struct LoaderOptions {
   bool shuffle = false;    // a fresh permutation each epoch, from (seed, epoch)
   bool drop_last = false;  // drop the last batch of an epoch when it is short
   uint64_t seed = 0;
-  int threads = 2;         // background decode threads (at least 1)
-  size_t prefetch_batches = 4;  // batches decoded ahead (at least 1): bounds memory
+  int threads = 2;         // background decode threads (at least 1); each decodes whole batches
+  // Batches decoded ahead of the consumer: at most max(prefetch_batches, threads), which
+  // bounds memory while keeping every thread busy.
+  size_t prefetch_batches = 4;
 };
 
 // One batch: uint8 NCHW, all images transformed to the same size.

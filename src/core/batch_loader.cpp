@@ -1,8 +1,8 @@
 // Background batch loading. Work is handed out per batch: worker threads take the next
 // batch number ("ticket"), decode and transform its items, and park the result in a map
 // keyed by ticket; next() takes tickets strictly in order. Results are therefore the same
-// for any thread count and any timing. At most prefetch_batches tickets beyond the one
-// next() is waiting for are handed out, which bounds memory.
+// for any thread count and any timing. At most max(prefetch_batches, threads) tickets
+// from the one next() is waiting for on are handed out, which bounds memory.
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -190,8 +190,9 @@ BatchLoader::BatchLoader(const Dataset& dataset, TransformOptions transform, Loa
                                 : (m.items + options.batch_size - 1) / options.batch_size;
   if (m.batches == 0)
     throw Error(fmt::format("{} items make no full batch of {} (drop_last is set)", m.items, options.batch_size));
-  m.window = std::max<size_t>(1, options.prefetch_batches);
   const int threads = std::max(1, options.threads);
+  // Work is handed out per batch, so fewer batches in flight than threads would idle some.
+  m.window = std::max<size_t>(static_cast<size_t>(threads), options.prefetch_batches);
   try {
     for (int i = 0; i < threads; ++i) m.threads.emplace_back([&m] { m.work(); });
   } catch (...) {

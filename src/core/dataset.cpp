@@ -69,25 +69,31 @@ static bool is_regular(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// Names of the regular files directly in `dir`, sorted bytewise.
-static std::vector<std::string> list_files(const std::string& dir) {
+// Names of the regular files directly in `dir` that `keep` accepts, sorted bytewise.
+// The name is checked first: an FFHQ folder holds 70000 files that need no stat().
+static std::vector<std::string> list_files(const std::string& dir, bool (*keep)(const std::string&)) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) throw_errno(dir, errno);
   std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
+  for (;;) {
+    errno = 0;
+    dirent* e = ::readdir(d);
+    if (!e) {
+      int err = errno;
+      ::closedir(d);
+      if (err != 0) throw_errno(dir, err);
+      break;
+    }
     std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
+    if (name == "." || name == ".." || !keep(name)) continue;
     if (is_regular(join_path(dir, name))) names.push_back(name);
   }
-  ::closedir(d);
   std::sort(names.begin(), names.end());
   return names;
 }
 
 std::string find_mnist_file(const std::string& dir) {
-  std::vector<std::string> found;
-  for (const std::string& name : list_files(dir))
-    if (is_idx_images_name(name)) found.push_back(name);
+  std::vector<std::string> found = list_files(dir, is_idx_images_name);
   if (found.empty()) return "";
   // Sorted, so "x-idx3-ubyte" comes before "x-idx3-ubyte.gz": the raw file wins.
   for (const char* prefix : {"train-images", "t10k-images"})

@@ -341,6 +341,33 @@ TEST(DatasetFolder, GeneratedTreeOrderAndHiddenFiles) {
   EXPECT_EQ(ds->get(1).pixels, img.pixels);
 }
 
+TEST(DatasetFolder, TruncatedImagesAndLinks) {
+  TempDir tmp;
+  Image img = rgb(16, 16, [](int x, int y) { return std::array<int, 3>{x * 16, y * 16, x ^ y}; });
+  auto png = encode_png(img), jpeg = encode_jpeg(img);
+  write_bytes(tmp / "d/good.png", png);
+  png.resize(png.size() / 2);
+  jpeg.resize(jpeg.size() / 3);
+  write_bytes(tmp / "d/half.png", png);
+  write_bytes(tmp / "d/third.jpg", jpeg);
+  write_bytes(tmp / "d/empty.jpeg", {});
+  fs::create_directories(tmp / "elsewhere");
+  write_bytes(tmp / "elsewhere/z.png", encode_png(img));
+  // A link to a file counts; a link to a folder is not followed (no cycles).
+  fs::create_symlink(tmp / "elsewhere/z.png", tmp / "d/link.png");
+  fs::create_directory_symlink(tmp / "elsewhere", tmp / "d/linked-dir");
+  fs::create_directory_symlink(tmp / "d", tmp / "d/cycle");
+  auto ds = open_dataset(tmp / "d");
+  ASSERT_EQ(ds->size(), 5u);
+  EXPECT_EQ(ds->item_name(3), tmp / "d/link.png");
+  EXPECT_EQ(ds->get(3).pixels, img.pixels);
+  EXPECT_EQ(ds->get(1).pixels, img.pixels);
+  for (size_t i : {0, 2, 4}) {
+    std::string msg = error_of([&] { ds->get(i); });
+    EXPECT_EQ(msg.rfind(ds->item_name(i), 0), 0u) << msg;
+  }
+}
+
 // ---- errors ----------------------------------------------------------------------------
 
 TEST(DatasetErrors, MissingEmptyAndSubsets) {
