@@ -9,6 +9,7 @@
 #include <exception>
 #include <fmt/format.h>
 #include <map>
+#include <new>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -122,6 +123,11 @@ struct BatchLoader::Impl {
         corrupt.emplace(index, e.what());
         r.corrupt.push_back(index);
         continue;
+      } catch (const std::bad_alloc&) {
+        // Not the file's fault: stop the run rather than skip every item after this.
+        throw Error(fmt::format("{}: out of memory", dataset.item_name(index)));
+      } catch (const std::exception& e) {
+        throw Error(fmt::format("{}: {}", dataset.item_name(index), e.what()));
       }
       img = transform_image(img, transform, item_seed(options.seed, epoch, pos));
       if (b.count == 0) {

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <numeric>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "hrvq/dataset.hpp"
@@ -25,6 +27,7 @@ class SyntheticDataset : public Dataset {
     ++gets;
     if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (corrupt_.count(index)) throw Error(item_name(index) + ": corrupt data");
+    if (index == fatal_index) throw std::logic_error("broken reader");
     Image img;
     img.width = w_ + (vary_size && index % 2 ? 1 : 0);
     img.height = h_;
@@ -43,6 +46,7 @@ class SyntheticDataset : public Dataset {
   mutable std::atomic<size_t> gets{0};
   int delay_ms = 0;
   bool vary_size = false;
+  size_t fatal_index = SIZE_MAX;  // throws something other than hrvq::Error
 
  private:
   size_t n_;
@@ -239,6 +243,20 @@ TEST(BatchLoader, AllCorruptIsAnError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
   }
+}
+
+TEST(BatchLoader, OtherExceptionsReachNextAsErrors) {
+  SyntheticDataset ds(8, 2, 2);
+  ds.fatal_index = 5;
+  BatchLoader loader(ds, TransformOptions{}, opts(4, false, 2));
+  EXPECT_EQ(loader.next().count, 4u);
+  try {
+    loader.next();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "synthetic[5]: broken reader");
+  }
+  EXPECT_EQ(loader.skipped(), 0u);
 }
 
 TEST(BatchLoader, MixedSizesNeedATransformSize) {
