@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "hrvq/error.hpp"
@@ -224,10 +225,13 @@ std::vector<uint16_t> decode_index_map(const uint8_t* data, size_t size, const u
       if (size > max_encoded_size(Coder::Rans, m, count)) throw Error("rANS stream corrupt (too long)");
       if (count > 0 && !contexts) throw Error("rANS decoding needs a context per position");
       RansDecoder dec(data, size);
-      std::vector<uint16_t> out(count);
+      // A few bytes can legitimately expand to many symbols, so the payload size does
+      // not bound `count`; growing as we go keeps garbage that fails early cheap.
+      std::vector<uint16_t> out;
+      out.reserve(std::min<size_t>(count, size_t{1} << 20));
       for (size_t k = 0; k < count; ++k) {
         if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-        out[k] = static_cast<uint16_t>(dec.get(model.cdf(contexts[k])));
+        out.push_back(static_cast<uint16_t>(dec.get(model.cdf(contexts[k]))));
       }
       dec.finish();
       return out;
