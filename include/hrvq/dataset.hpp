@@ -13,8 +13,9 @@
 //             else test_batch.bin alone. A folder holding cifar-10-batches-bin/ (the
 //             unpacked official archive) means that subfolder.
 //   ffhq, folder  every .png/.jpg/.jpeg (any case) below the folder, recursively, in
-//             bytewise order of relative path; names starting with '.' are skipped. A
-//             single image file is a one-item dataset.
+//             bytewise order of relative path; names starting with '.' are skipped, and
+//             links to files are followed but links to folders are not. A single image
+//             file is a one-item dataset.
 //   imagenet  as folder, but a folder holding train/ means train/ (the official layout
 //             puts train/<class>/*.JPEG and val/ side by side).
 //   auto      mnist for idx files or folders holding one, cifar10 for .bin files or
