@@ -1,14 +1,20 @@
 // Feeds arbitrary bytes to the .hrvq parser and every present segment to all three
 // index-map decoders, with contexts chained as in HR decoding. Anything other than
 // hrvq::Error (a crash, a sanitizer report, another exception) is a bug.
+//
+// Each input is tried twice: as given (exercising the container checks) and with its
+// CRCs recomputed, since otherwise almost every mutation of a payload dies at the CRC
+// and the coders behind it would never see damaged data.
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "bitstream_fuzz_models.hpp"
 #include "hrvq/bitstream.hpp"
+#include "hrvq/crc32.hpp"
 #include "hrvq/error.hpp"
 
 namespace {
@@ -55,9 +61,38 @@ void decode_all(const ParsedBitstream& p) {
   }
 }
 
-}  // namespace
+uint32_t get32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+void put32(uint8_t* p, uint32_t v) {
+  for (int k = 0; k < 4; ++k) p[k] = static_cast<uint8_t>(v >> (8 * k));
+}
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+// Rewrites the header CRC and the CRC of every complete segment. Returns false when
+// nothing changed, so the second parse would only repeat the first.
+bool repair_crcs(std::vector<uint8_t>& b) {
+  if (b.size() < 8) return false;
+  const size_t header = b[6] | b[7] << 8;
+  if (header < 8 || header > b.size()) return false;
+  bool changed = false;
+  auto fix = [&](uint8_t* at, uint32_t crc) {
+    if (get32(at) != crc) {
+      put32(at, crc);
+      changed = true;
+    }
+  };
+  fix(b.data() + header - 4, crc32(b.data(), header - 4));
+  size_t pos = header;
+  while (b.size() - pos >= 8) {
+    const uint32_t len = get32(b.data() + pos);
+    if (b.size() - pos - 8 < len) break;
+    fix(b.data() + pos + 4, crc32(b.data() + pos + 8, len, crc32(b.data() + pos, 4)));
+    pos += 8 + size_t{len};
+  }
+  return changed;
+}
+
+void run(const uint8_t* data, size_t size) {
   try {
     const ParsedBitstream p = parse_bitstream(data, size, "fuzz");
     if (p.segments.empty() || p.segments.size() > p.header.layers_present) __builtin_trap();
@@ -65,5 +100,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     decode_all(p);
   } catch (const Error&) {
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  run(data, size);
+  std::vector<uint8_t> repaired(data, data + size);
+  if (repair_crcs(repaired)) run(repaired.data(), repaired.size());
   return 0;
 }
