@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -196,7 +197,9 @@ double frechet_distance(const FidStatistics& a, const FidStatistics& b) {
   m = (m + m.t()) / 2;
   const double tr_covmean = torch::linalg_eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
   const torch::Tensor diff = mu1 - mu2;
-  return diff.dot(diff).item<double>() + s1.trace().item<double>() + s2.trace().item<double>() - 2 * tr_covmean;
+  const double d2 = diff.dot(diff).item<double>() + s1.trace().item<double>() + s2.trace().item<double>() - 2 * tr_covmean;
+  // Only rounding makes it negative (equal statistics give about -1e-9 of the traces).
+  return std::max(d2, 0.0);
 }
 
 // ---------------------------------------------------------------------------------
