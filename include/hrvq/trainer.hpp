@@ -1,0 +1,42 @@
+// hrvq train: trains an autoencoder on a dataset and writes a model file.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "hrvq/config.hpp"
+#include "hrvq/dataset.hpp"
+
+namespace hrvq {
+
+struct TrainOptions {
+  std::string data;
+  DatasetKind kind = DatasetKind::Auto;
+  Subset subset;
+  ModelConfig model;
+  TrainConfig train;
+  std::string output;            // the final model file (.hrvqm)
+  std::string checkpoint;        // default: OUTPUT.ckpt
+  std::string log_path;          // JSONL log; default: OUTPUT.log.jsonl
+  std::string grid_path;         // reconstruction grid PNG; default: OUTPUT.grid.png
+  bool resume = false;           // continue from the checkpoint
+  std::string device = "auto";
+  bool amp = false;              // mixed precision (CUDA only)
+  int loader_threads = 2;
+  bool quiet = false;            // no progress lines on stderr
+  int64_t stop_after = -1;       // stop (as on Ctrl-C) after this step; for tests
+  bool handle_sigint = true;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double seconds = 0;
+  double final_loss = 0, final_mse = 0;
+  bool interrupted = false;
+  size_t skipped_images = 0;
+};
+
+// Throws hrvq::Error on bad input or a non-finite loss (the last checkpoint is kept).
+TrainSummary train(const TrainOptions& options);
+
+}  // namespace hrvq

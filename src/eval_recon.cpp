@@ -1,0 +1,97 @@
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "code_stats.hpp"
+#include "device.hpp"
+#include "hrvq/error.hpp"
+#include "hrvq/eval.hpp"
+#include "model_io.hpp"
+#include "tensor_image.hpp"
+
+namespace hrvq {
+
+ReconReport evaluate_reconstruction(const ReconOptions& options) {
+  torch::NoGradGuard no_grad;
+  torch::Device device = resolve_device(options.device);
+  LoadedModel m = load_model(options.model, device);
+  TrainConfig tc = read_train_config(m.file.file.metadata);
+  auto dataset = open_dataset(options.data, options.kind, options.subset);
+  TransformOptions tr;
+  tr.size = options.image_size > 0 ? options.image_size : tc.image_size;
+  tr.channels = m.config.image_channels;
+  tr.fit = tc.fit == "resize" ? FitMode::Resize : FitMode::CenterCrop;
+  LoaderOptions lo;
+  lo.batch_size = static_cast<size_t>(std::max(1, options.batch_size));
+  lo.threads = std::max(1, options.loader_threads);
+  BatchLoader loader(*dataset, tr, lo);
+
+  const int n = m.config.num_layers();
+  CodeStats stats(m.config.layer_table_sizes());
+  std::vector<double> sq_by_layers(n, 0.0);
+  double pixels = 0;
+  ReconReport report;
+  auto start = std::chrono::steady_clock::now();
+  size_t batches = loader.batches_per_epoch();
+  for (size_t b = 0; b < batches; ++b) {
+    Batch batch = loader.next();
+    auto x = batch_to_tensor(batch).to(device);
+    auto maps = m.net->encode(x);
+    int layer = 0;
+    for (auto& q : m.net->quantizers()) {
+      std::vector<torch::Tensor> local;
+      for (int i = 0; i < q->layers(); ++i) local.push_back(maps[layer + i].reshape({-1}));
+      auto global = q->global_from_local(local);
+      for (int i = 0; i < q->layers(); ++i) stats.add(layer + i, global[i]);
+      layer += q->layers();
+    }
+    for (int k = 1; k <= n; ++k) {
+      // The decoder's output quantized to 8 bits, as a decoded image file would be.
+      auto y = m.net->decode(maps, k, x.size(2), x.size(3)).clamp(0, 1).mul(255).round().div(255);
+      sq_by_layers[k - 1] += (y - x).pow(2).sum().item<double>();
+    }
+    pixels += static_cast<double>(x.numel());
+    report.images += batch.count;
+    if (options.progress) options.progress(report.images, dataset->size());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.skipped = loader.skipped();
+  if (report.images == 0) throw Error(fmt::format("{}: no image could be read", options.data));
+  for (int k = 0; k < n; ++k) report.mse_by_layers.push_back(sq_by_layers[k] / pixels);
+  report.mse = report.mse_by_layers.back();
+  report.psnr = report.mse > 0 ? 10 * std::log10(1.0 / report.mse) : 99.0;
+  for (int l = 0; l < n; ++l) {
+    report.usage.push_back(stats.usage(l));
+    report.used.push_back(stats.used(l));
+    report.rows.push_back(static_cast<int64_t>(stats.counts(l).size()));
+    report.perplexity.push_back(stats.perplexity(l));
+  }
+  report.images_per_second = report.seconds > 0 ? report.images / report.seconds : 0;
+  return report;
+}
+
+std::string recon_report_table(const ReconReport& r) {
+  std::string out = fmt::format("images      {}\n", r.images);
+  if (r.skipped) out += fmt::format("skipped     {} (corrupt)\n", r.skipped);
+  out += fmt::format("MSE         {:.6f}\nPSNR        {:.2f} dB\n", r.mse, r.psnr);
+  out += fmt::format("seconds     {:.2f} ({:.1f} images/s)\n\n", r.seconds, r.images_per_second);
+  out += "layers  MSE       PSNR(dB)  codes used      perplexity\n";
+  for (size_t k = 0; k < r.mse_by_layers.size(); ++k) {
+    double p = r.mse_by_layers[k] > 0 ? 10 * std::log10(1.0 / r.mse_by_layers[k]) : 99.0;
+    out += fmt::format("1..{:<4}{:<10.6f}{:<10.2f}{:<16}{:.1f}\n", k + 1, r.mse_by_layers[k], p,
+                       fmt::format("{}/{} ({:.0f}%)", r.used[k], r.rows[k], 100 * r.usage[k]), r.perplexity[k]);
+  }
+  return out;
+}
+
+std::string recon_report_json(const ReconReport& r) {
+  return fmt::format(
+      "{{\"images\":{},\"skipped\":{},\"mse\":{:.8g},\"psnr\":{:.4f},\"mse_by_layers\":[{}],\"usage\":[{}],"
+      "\"codes_used\":[{}],\"codes\":[{}],\"perplexity\":[{}],\"seconds\":{:.3f},\"images_per_s\":{:.2f}}}",
+      r.images, r.skipped, r.mse, r.psnr, fmt::join(r.mse_by_layers, ","), fmt::join(r.usage, ","),
+      fmt::join(r.used, ","), fmt::join(r.rows, ","), fmt::join(r.perplexity, ","), r.seconds, r.images_per_second);
+}
+
+}  // namespace hrvq

@@ -1,0 +1,162 @@
+#include "model.hpp"
+
+namespace hrvq {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+HrvqModelImpl::HrvqModelImpl(const ModelConfig& config) : config_(config) {
+  config_.validate();
+  const ModelConfig& c = config_;
+  encoder_ = register_module("encoder", Encoder(c.image_channels, c.channels, c.res_blocks, c.res_channels, c.downsample));
+  auto make_quantizer = [&](QuantizerKind kind) {
+    return ResidualQuantizer(kind, c.layers, c.codes, c.embed_dim, c.beta, c.beta_ec, c.ema, c.ema_decay);
+  };
+  if (c.quantizer == QuantizerKind::Vq2) {
+    top_encoder_ = register_module("top_encoder", Encoder(c.channels, c.channels, c.res_blocks, c.res_channels, 2));
+    top_pre_quant_ = register_module("top_pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels, c.embed_dim, 1)));
+    top_quantizer_ = register_module("top_quantizer", make_quantizer(QuantizerKind::Vq));
+    top_decoder_ = register_module("top_decoder", Decoder(c.embed_dim, c.embed_dim, c.channels, c.res_blocks,
+                                                          c.res_channels, 2, c.upsample));
+    top_upsample_ = make_upsample(c.embed_dim, c.embed_dim, c.upsample);
+    register_module("top_upsample", top_upsample_.ptr());
+    pre_quant_ = register_module("pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels + c.embed_dim, c.embed_dim, 1)));
+    quantizer_ = register_module("quantizer", make_quantizer(QuantizerKind::Vq));
+    decoder_ = register_module("decoder", Decoder(2 * c.embed_dim, c.image_channels, c.channels, c.res_blocks,
+                                                  c.res_channels, c.downsample, c.upsample));
+  } else {
+    pre_quant_ = register_module("pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels, c.embed_dim, 1)));
+    quantizer_ = register_module("quantizer", make_quantizer(c.quantizer));
+    decoder_ = register_module("decoder", Decoder(c.embed_dim, c.image_channels, c.channels, c.res_blocks,
+                                                  c.res_channels, c.downsample, c.upsample));
+  }
+}
+
+std::vector<ResidualQuantizer> HrvqModelImpl::quantizers() const {
+  if (config_.quantizer == QuantizerKind::Vq2) return {top_quantizer_, quantizer_};
+  return {quantizer_};
+}
+
+std::vector<std::pair<int64_t, int64_t>> HrvqModelImpl::latent_grid(int64_t height, int64_t width) const {
+  int64_t f = config_.grid_factor();
+  int64_t ph = (height + f - 1) / f * f, pw = (width + f - 1) / f * f;
+  int64_t h = ph / config_.downsample, w = pw / config_.downsample;
+  if (config_.quantizer == QuantizerKind::Vq2) return {{h / 2, w / 2}, {h, w}};
+  return std::vector<std::pair<int64_t, int64_t>>(config_.num_layers(), {h, w});
+}
+
+torch::Tensor HrvqModelImpl::pad(const torch::Tensor& images) const {
+  int64_t f = config_.grid_factor();
+  int64_t h = images.size(2), w = images.size(3);
+  int64_t ph = (f - h % f) % f, pw = (f - w % f) % f;
+  // Centered on [0, 1]: the network sees values in [-0.5, 0.5].
+  auto x = images - 0.5;
+  if (ph == 0 && pw == 0) return x;
+  // Edge replication: a constant border would add a false edge for the codes to spend bits on.
+  return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
+}
+
+torch::Tensor HrvqModelImpl::flatten(const torch::Tensor& z) {
+  return z.permute({0, 2, 3, 1}).reshape({-1, z.size(1)});
+}
+
+torch::Tensor HrvqModelImpl::unflatten(const torch::Tensor& flat, const torch::IntArrayRef& like) {
+  return flat.view({like[0], like[2], like[3], like[1]}).permute({0, 3, 1, 2});
+}
+
+namespace {
+
+// e_C from the first k layers, with the straight-through estimator: the decoder sees the
+// codes, the encoder receives the decoder's gradient (z + sg(e_C - z)).
+torch::Tensor straight_through(const torch::Tensor& zf, const QuantizeResult& q, int k) {
+  auto ec = q.sum(k);
+  return zf + (ec - zf).detach();
+}
+
+}  // namespace
+
+ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_layers) {
+  ForwardResult out;
+  int64_t h = images.size(2), w = images.size(3);
+  auto features = encoder_->forward(pad(images));
+  torch::Tensor decoder_input;
+  if (config_.quantizer == QuantizerKind::Vq2) {
+    auto zt = top_pre_quant_->forward(top_encoder_->forward(features));
+    auto ztf = flatten(zt);
+    auto qt = top_quantizer_->forward(ztf);
+    auto top = unflatten(straight_through(ztf, qt, 0), zt.sizes());
+    auto zb = pre_quant_->forward(torch::cat({features, top_decoder_->forward(top)}, 1));
+    auto zbf = flatten(zb);
+    auto qb = quantizer_->forward(zbf);
+    auto bottom = unflatten(straight_through(zbf, qb, 0), zb.sizes());
+    // Decoding from the first layer only (the top map) leaves the bottom contribution out.
+    if (decode_layers == 1) bottom = torch::zeros_like(bottom);
+    decoder_input = torch::cat({top_upsample_.forward(top), bottom}, 1);
+    out.quant.push_back(std::move(qt));
+    out.quant.push_back(std::move(qb));
+  } else {
+    auto z = pre_quant_->forward(features);
+    auto zf = flatten(z);
+    auto q = quantizer_->forward(zf);
+    decoder_input = unflatten(straight_through(zf, q, decode_layers), z.sizes());
+    out.quant.push_back(std::move(q));
+  }
+  auto y = decoder_->forward(decoder_input);
+  out.reconstruction = y.slice(2, 0, h).slice(3, 0, w) + 0.5;
+  out.recon_loss = F::mse_loss(out.reconstruction, images);
+  out.codebook_loss = torch::zeros({}, images.options());
+  out.commitment_loss = torch::zeros({}, images.options());
+  for (auto& q : out.quant) {
+    out.codebook_loss = out.codebook_loss + q.codebook_loss;
+    out.commitment_loss = out.commitment_loss + q.commitment_loss;
+  }
+  out.loss = out.recon_loss + out.codebook_loss + out.commitment_loss;
+  return out;
+}
+
+CodeMaps HrvqModelImpl::encode(const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  auto features = encoder_->forward(pad(images));
+  CodeMaps maps;
+  auto to_maps = [&](const QuantizeResult& q, const torch::Tensor& z) {
+    for (auto& local : q.local) maps.push_back(local.view({z.size(0), z.size(2), z.size(3)}));
+  };
+  if (config_.quantizer == QuantizerKind::Vq2) {
+    auto zt = top_pre_quant_->forward(top_encoder_->forward(features));
+    auto qt = top_quantizer_->forward(flatten(zt));
+    auto top = unflatten(qt.sum(), zt.sizes());
+    auto zb = pre_quant_->forward(torch::cat({features, top_decoder_->forward(top)}, 1));
+    auto qb = quantizer_->forward(flatten(zb));
+    to_maps(qt, zt);
+    to_maps(qb, zb);
+  } else {
+    auto z = pre_quant_->forward(features);
+    to_maps(quantizer_->forward(flatten(z)), z);
+  }
+  return maps;
+}
+
+torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width) {
+  torch::NoGradGuard no_grad;
+  auto vectors_of = [](const ResidualQuantizer& q, const std::vector<torch::Tensor>& maps, int k) {
+    std::vector<torch::Tensor> flat;
+    for (auto& m : maps) flat.push_back(m.reshape({-1}));
+    auto sum = q->lookup(flat, k);
+    const auto& m = maps[0];
+    return sum.view({m.size(0), m.size(1), m.size(2), -1}).permute({0, 3, 1, 2});
+  };
+  torch::Tensor decoder_input;
+  if (config_.quantizer == QuantizerKind::Vq2) {
+    auto top = vectors_of(top_quantizer_, {codes.at(0)}, 0);
+    auto bottom = decode_layers == 1 || codes.size() < 2
+                      ? torch::zeros({top.size(0), top.size(1), top.size(2) * 2, top.size(3) * 2}, top.options())
+                      : vectors_of(quantizer_, {codes.at(1)}, 0);
+    decoder_input = torch::cat({top_upsample_.forward(top), bottom}, 1);
+  } else {
+    decoder_input = vectors_of(quantizer_, codes, decode_layers);
+  }
+  auto y = decoder_->forward(decoder_input);
+  return y.slice(2, 0, height).slice(3, 0, width) + 0.5;
+}
+
+}  // namespace hrvq

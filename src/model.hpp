@@ -1,0 +1,63 @@
+// The autoencoder: encoder, quantizer, decoder. Images enter as float (B, C, H, W) in [0, 1]
+// of any size; they are edge-padded to the grid factor and the output is cropped back.
+#pragma once
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "hrvq/config.hpp"
+#include "networks.hpp"
+#include "quantizer.hpp"
+
+namespace hrvq {
+
+struct ForwardResult {
+  torch::Tensor reconstruction;   // (B, C, H, W), unclamped, [0, 1] scale
+  torch::Tensor recon_loss;       // ||x - D(e_C)||^2 (mean)
+  torch::Tensor loss;             // recon_loss + quantizer terms
+  torch::Tensor codebook_loss, commitment_loss;
+  std::vector<QuantizeResult> quant;  // one per quantizer (two for vq2: top, bottom)
+};
+
+// Local code maps of a batch: one (B, h_i, w_i) int64 tensor per layer
+// (vq2: top then bottom).
+using CodeMaps = std::vector<torch::Tensor>;
+
+class HrvqModelImpl : public torch::nn::Module {
+ public:
+  explicit HrvqModelImpl(const ModelConfig& config);
+
+  // decode_layers = k decodes from the first k layers (0 = all).
+  ForwardResult forward(const torch::Tensor& images, int decode_layers = 0);
+  CodeMaps encode(const torch::Tensor& images);
+  // Images of `height` x `width` from the code maps of the padded grid.
+  torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
+
+  const ModelConfig& config() const { return config_; }
+  // The quantizers: one, or top and bottom for vq2.
+  std::vector<ResidualQuantizer> quantizers() const;
+  // Grid of latent positions (rows, cols) for an image of the given size, per layer.
+  std::vector<std::pair<int64_t, int64_t>> latent_grid(int64_t height, int64_t width) const;
+
+ private:
+  torch::Tensor pad(const torch::Tensor& images) const;
+  // Flattens (B, D, h, w) to (B*h*w, D) and back.
+  static torch::Tensor flatten(const torch::Tensor& z);
+  static torch::Tensor unflatten(const torch::Tensor& flat, const torch::IntArrayRef& like);
+
+  ModelConfig config_;
+  Encoder encoder_{nullptr};
+  torch::nn::Conv2d pre_quant_{nullptr};
+  ResidualQuantizer quantizer_{nullptr};
+  Decoder decoder_{nullptr};
+  // VQ-VAE-2: a top encoder on the bottom features, its quantizer and a decoder back to
+  // the bottom grid whose output conditions the bottom quantizer.
+  Encoder top_encoder_{nullptr};
+  torch::nn::Conv2d top_pre_quant_{nullptr};
+  ResidualQuantizer top_quantizer_{nullptr};
+  Decoder top_decoder_{nullptr};
+  torch::nn::AnyModule top_upsample_;
+};
+TORCH_MODULE(HrvqModel);
+
+}  // namespace hrvq

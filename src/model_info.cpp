@@ -1,0 +1,65 @@
+#include "hrvq/model_info.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "hrvq/model_file.hpp"
+#include "model_io.hpp"
+
+namespace hrvq {
+
+std::string describe_model(const std::string& path, int width, int height, bool json) {
+  LoadedModelFile lf = open_model_file(path, /*require_checksum=*/false);
+  lf.file.metadata.set_name(path);
+  ModelConfig c = read_model_config(lf.file.metadata);
+  HrvqModel net(c);
+  int64_t params = 0;
+  for (const auto& p : net->parameters()) params += p.numel();
+  const Metadata& meta = lf.file.metadata;
+  int64_t train_size = meta.get_int_or("train.image_size", 0);
+  if (width <= 0) width = static_cast<int>(train_size);
+  if (height <= 0) height = static_cast<int>(train_size);
+  auto grid = net->latent_grid(height, width);
+  bool has_counts = !read_code_counts(lf.file, c).empty();
+  std::vector<std::string> grids;
+  for (auto& g : grid) grids.push_back(fmt::format("{}x{}", g.second, g.first));
+  double raw_bits = 0;
+  for (size_t i = 0; i < grid.size(); ++i) raw_bits += grid[i].first * grid[i].second * std::log2(double(c.codes));
+  double bpp = width > 0 && height > 0 ? raw_bits / (double(width) * height) : 0;
+  if (json) {
+    return fmt::format(
+        "{{\"path\":\"{}\",\"version\":\"{}.{}\",\"checksum_ok\":{},\"fingerprint\":\"{:016x}\",\"quantizer\":\"{}\","
+        "\"image_channels\":{},\"channels\":{},\"res_blocks\":{},\"res_channels\":{},\"embed_dim\":{},\"downsample\":{},"
+        "\"upsample\":\"{}\",\"layers\":{},\"codes\":{},\"beta\":{},\"beta_ec\":{},\"ema\":{},\"parameters\":{},"
+        "\"image_width\":{},\"image_height\":{},\"latent_grid\":[\"{}\"],\"raw_bits_per_position\":{:.4f},"
+        "\"raw_bits_per_pixel\":{:.5f},\"code_counts\":{},\"train_steps\":{},\"train_preset\":\"{}\"}}",
+        path, lf.version_major, lf.version_minor, lf.checksum_ok ? "true" : "false", lf.fingerprint,
+        quantizer_kind_name(c.quantizer), c.image_channels, c.channels, c.res_blocks, c.res_channels, c.embed_dim,
+        c.downsample, upsample_kind_name(c.upsample), c.num_layers(), c.codes, c.beta, c.beta_ec, c.ema ? "true" : "false",
+        params, width, height, fmt::join(grids, "\",\""), c.raw_bits_per_position(), bpp, has_counts ? "true" : "false",
+        meta.get_int_or("train.state.step", 0), meta.get_string_or("train.preset", ""));
+  }
+  std::string table_sizes = fmt::format("{}", fmt::join(c.layer_table_sizes(), " + "));
+  std::string out;
+  out += fmt::format("model            {}\n", path);
+  out += fmt::format("format version   {}.{}\n", lf.version_major, lf.version_minor);
+  out += fmt::format("checksum         {}\n", lf.checksum_ok ? "ok" : "MISMATCH (file is corrupt)");
+  out += fmt::format("fingerprint      {:016x}\n", lf.fingerprint);
+  out += fmt::format("quantizer        {}\n", quantizer_kind_name(c.quantizer));
+  out += fmt::format("layers x codes   {} x {}  (code vectors {})\n", c.num_layers(), c.codes, table_sizes);
+  out += fmt::format("embedding dim    {}\n", c.embed_dim);
+  out += fmt::format("encoder/decoder  channels {}, {} residual blocks of {}, downsampling {}, {} upsampling\n",
+                     c.channels, c.res_blocks, c.res_channels, c.downsample, upsample_kind_name(c.upsample));
+  out += fmt::format("image channels   {}\n", c.image_channels);
+  out += fmt::format("codebooks        {} (beta {}, beta_0 {})\n", c.ema ? fmt::format("EMA, decay {}", c.ema_decay) : "learned by the loss", c.beta, c.beta_ec);
+  out += fmt::format("parameters       {}\n", params);
+  out += fmt::format("latent grid      {} for a {}x{} image\n", fmt::join(grids, " + "), width, height);
+  out += fmt::format("raw bits         {:.2f} per latent position, {:.4f} per pixel\n", c.raw_bits_per_position(), bpp);
+  out += fmt::format("code counts      {}\n", has_counts ? "present (entropy coding ready)" : "absent");
+  if (meta.has("train.preset"))
+    out += fmt::format("trained          {} steps, preset {}, size {}, data {}\n", meta.get_int_or("train.state.step", 0),
+                       meta.get_string_or("train.preset", "?"), train_size, meta.get_string_or("train.data", "?"));
+  return out;
+}
+
+}  // namespace hrvq

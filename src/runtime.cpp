@@ -1,0 +1,48 @@
+#include "hrvq/runtime.hpp"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "device.hpp"
+#include "hrvq/error.hpp"
+
+namespace hrvq {
+
+namespace {
+int g_threads = 1;
+}
+
+void init_runtime(int threads) {
+  if (threads <= 0) {
+    unsigned hw = std::thread::hardware_concurrency();
+    threads = hw == 0 ? 1 : static_cast<int>(hw);
+  }
+  g_threads = threads;
+  // OpenBLAS reads OPENBLAS_NUM_THREADS only when it loads, which has happened by now,
+  // so set it through its API when it is the BLAS in this process. HRVQ_OPENBLAS_THREADS
+  // overrides, for benchmarking the alternatives.
+  int blas_threads = 1;
+  if (const char* env = std::getenv("HRVQ_OPENBLAS_THREADS")) blas_threads = std::atoi(env);
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    if (blas_threads > 0) fn(blas_threads);
+  }
+  torch::set_num_threads(threads);
+}
+
+int runtime_threads() { return g_threads; }
+
+torch::Device resolve_device(const std::string& name) {
+  bool cuda = torch::cuda::is_available();
+  if (name == "auto") return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!cuda) throw Error("--device cuda: no CUDA device available (this LibTorch build or this machine has none)");
+    return torch::Device(torch::kCUDA);
+  }
+  throw Error(fmt::format("unknown device '{}' (expected auto, cpu or cuda)", name));
+}
+
+}  // namespace hrvq
