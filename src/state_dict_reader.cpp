@@ -525,6 +525,8 @@ torch::Tensor storage_tensor(const Storage& s, const uint8_t* bytes) {
 
 StateDict build(const Parsed& parsed, const std::map<std::string, torch::Tensor>& storages, const std::string& name) {
   StateDict out;
+  // Strides of 0 would let a tiny file ask for huge copies: bound what is produced.
+  uint64_t total_bytes = 0;
   for (const auto& [key, ref] : parsed.tensors) {
     const auto& st = storages.at(ref.storage.key);
     int64_t numel = 1, last = ref.offset;
@@ -537,6 +539,9 @@ StateDict build(const Parsed& parsed, const std::map<std::string, torch::Tensor>
     }
     if (ref.offset < 0 || ref.offset > ref.storage.numel || (numel > 0 && last >= ref.storage.numel))
       fail(name, fmt::format("tensor '{}' reaches beyond its storage ({} elements)", key, ref.storage.numel));
+    if (numel > ref.storage.numel ||
+        (total_bytes += static_cast<uint64_t>(numel) * element_size(ref.storage.dtype)) > kMaxStateDictBytes)
+      fail(name, fmt::format("tensor '{}' has more elements ({}) than the file can hold", key, numel));
     torch::Tensor t = numel == 0 ? torch::empty(ref.sizes, st.options())
                                  : st.as_strided(ref.sizes, ref.strides, ref.offset).clone(at::MemoryFormat::Contiguous);
     out.emplace(key, std::move(t));
