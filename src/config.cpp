@@ -93,7 +93,7 @@ Preset make(const std::string& name) {
   if (name == "mnist") {
     m.image_channels = 1; m.channels = 64; m.res_blocks = 2; m.res_channels = 32; m.embed_dim = 32;
     m.downsample = 4; m.layers = 3; m.codes = 8;
-    t.image_size = 28; t.fit = "center"; t.batch_size = 64; t.steps = 3000; t.lr = 1e-3;
+    t.image_size = 28; t.fit = "center"; t.batch_size = 64; t.steps = 2000; t.lr = 1e-3;
     t.checkpoint_every = 1000; t.reseed_after = 200;
   } else if (name == "cifar10") {
     m.image_channels = 3; m.channels = 128; m.res_blocks = 2; m.res_channels = 32; m.embed_dim = 64;
