@@ -1,0 +1,123 @@
+// The codec: images to .hrvq bitstreams and back with one trained model.
+//
+// A Codec loads a model file once and can then be shared by any number of threads:
+// every method is const. Encoding runs the network's encoder and quantizer, codes each
+// layer's index map (entropy_model.hpp) and wraps the maps in the container of
+// format/bitstream.md; decoding undoes this. Large images are processed in overlapping
+// tiles (see CodecOptions::tile) so that memory does not grow with the image, and the
+// result is the same as processing the whole image at once.
+//
+// This header does not include LibTorch: programs that only call the codec need not
+// compile against it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hrvq/entropy_model.hpp"
+#include "hrvq/image.hpp"
+
+namespace hrvq {
+
+struct ParsedBitstream;  // bitstream.hpp
+
+struct CodecOptions {
+  std::string device = "auto";  // auto|cpu|cuda
+  // Interior side of a tile in pixels (rounded up to the model's grid factor); 0 runs
+  // every image in one piece. Each tile is run with a halo of context around it wide
+  // enough to cover the network's receptive field, so tiling does not change the codes
+  // and the decoded pixels at most by float rounding.
+  int tile = 512;
+  // Images per forward pass in encode_batch / decode_batch.
+  int batch = 8;
+  // Receives one-line warnings ("NAME: ..."); null drops them.
+  std::function<void(const std::string&)> warn;
+};
+
+struct EncodeOptions {
+  int layers = 0;            // index maps to write, 1..n; 0 = all the model has
+  Coder coder = Coder::Rans;
+  std::string name;          // the input's name, for messages
+};
+
+// The local code indices of one image: one raster-order map per layer, coarsest first.
+struct IndexMaps {
+  uint32_t width = 0, height = 0;                    // the image's size in pixels
+  std::vector<std::vector<uint16_t>> maps;           // maps[i].size() == rows[i] * cols[i]
+  std::vector<uint32_t> rows, cols;                  // grid of each layer
+};
+
+class Codec {
+ public:
+  // Loads the model; throws hrvq::Error naming the file if it cannot be used.
+  explicit Codec(const std::string& model_path, CodecOptions options = {});
+  ~Codec();
+  Codec(Codec&&) noexcept;
+  Codec& operator=(Codec&&) noexcept;
+  Codec(const Codec&) = delete;
+  Codec& operator=(const Codec&) = delete;
+
+  const std::string& model_path() const;
+  uint64_t fingerprint() const;   // fingerprint64 of the model file: what bitstreams name
+  int channels() const;           // image channels the model codes (1 or 3)
+  int layers() const;             // index maps per image (n)
+  int codes() const;              // m (K for vq, vq2)
+  int grid_factor() const;        // image sides are padded to a multiple of this
+  bool has_counts() const;        // the model carries code counts, so rANS is available
+
+  // One image to a complete bitstream. An image whose channel count differs from the
+  // model's is converted (gray <-> RGB) with a warning.
+  std::vector<uint8_t> encode(const Image& image, const EncodeOptions& options = {}) const;
+  // Several images; those of equal size share forward passes (CodecOptions::batch at a
+  // time). names[i] (optional: may be empty) names image i in warnings and errors.
+  std::vector<std::vector<uint8_t>> encode_batch(const std::vector<Image>& images, const EncodeOptions& options = {},
+                                                 const std::vector<std::string>& names = {}) const;
+
+  // A bitstream to an image, from its first `layers` layers (0 = every layer present).
+  // The header's fingerprint must be this model's. A truncated file decodes from the
+  // layers it holds, with a warning.
+  Image decode(const uint8_t* data, size_t size, const std::string& name, int layers = 0) const;
+  Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int layers = 0) const {
+    return decode(bytes.data(), bytes.size(), name, layers);
+  }
+  // Several bitstreams; those of equal image size and layer count share forward passes.
+  std::vector<Image> decode_batch(const std::vector<std::vector<uint8_t>>& streams,
+                                  const std::vector<std::string>& names, int layers = 0) const;
+
+  // The two halves of the pipeline without the entropy coder and the container.
+  IndexMaps analyze(const Image& image, const std::string& name = "") const;
+  Image synthesize(const IndexMaps& maps, int layers = 0) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The models a decoder may use, found by the fingerprint each bitstream names: the
+// files given, then (if search_bundled) bundled_model_paths(). Each file is read for
+// its fingerprint at most once and loaded at most once. Thread-safe.
+class ModelSet {
+ public:
+  ModelSet(std::vector<std::string> model_paths, bool search_bundled, CodecOptions options = {});
+  ~ModelSet();
+  // The codec for this bitstream; throws "NAME: made with model X but the model is Y
+  // (PATH)" when one model was given and it is another, or "NAME: made with model X,
+  // which is none of ..." otherwise.
+  const Codec& codec_for(const uint8_t* data, size_t size, const std::string& name);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The bitstream as a JSON object for `hrvq info --json`: the header fields, each
+// complete layer's segment size, and bits per pixel.
+std::string describe_bitstream_json(const ParsedBitstream& parsed, size_t file_size);
+
+// PSNR in dB of two images of equal size and channels (infinity when identical).
+double psnr(const Image& a, const Image& b);
+
+}  // namespace hrvq

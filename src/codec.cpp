@@ -1,0 +1,519 @@
+#include "codec_headers.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "device.hpp"
+#include "hrvq/crc32.hpp"
+#include "hrvq/error.hpp"
+#include "hrvq/file_io.hpp"
+#include "hrvq/model_file.hpp"
+#include "hrvq/model_search.hpp"
+#include "model_io.hpp"
+#include "tiling.hpp"
+
+// Memory: a tile of T x T pixels is run with a halo h on each side (encoder_halo_pixels,
+// decoder_halo_latents), so the network's activations are bounded by those of a
+// (T + 2h) x (T + 2h) input times the batch, whatever the image size. Beyond that the
+// codec holds the 8-bit image, its index maps (2 bytes per latent position and layer)
+// and the bitstream; no float copy of the whole image is ever made.
+
+namespace hrvq {
+
+namespace {
+
+StreamQuantizer stream_quantizer(QuantizerKind k) {
+  switch (k) {
+    case QuantizerKind::Hr: return StreamQuantizer::Hr;
+    case QuantizerKind::Vq: return StreamQuantizer::Vq;
+    case QuantizerKind::Rvq: return StreamQuantizer::Rvq;
+    case QuantizerKind::Vq2: return StreamQuantizer::Vq2;
+  }
+  return StreamQuantizer::Hr;
+}
+
+const char* channels_name(int c) { return c == 1 ? "gray" : "RGB"; }
+
+std::string with_name(const std::string& name, const std::string& text) {
+  return name.empty() ? text : name + ": " + text;
+}
+
+}  // namespace
+
+struct Codec::Impl {
+  CodecOptions options;
+  std::string path;
+  torch::Device device{torch::kCPU};
+  LoadedModel model;
+  std::vector<LayerEntropyModel> entropy;  // one per layer
+  bool has_counts = false;
+  int64_t f = 1, d = 1;                      // grid factor, encoder stride
+  int64_t enc_halo_px = 0, dec_halo_lat = 0;
+  mutable std::mutex gpu_mutex;
+
+  HrvqModel net() const { return model.net; }  // a holder copy: forward is non-const
+
+  // Work on a GPU one batch at a time: concurrent batches would only multiply the
+  // memory they need without running faster.
+  std::unique_lock<std::mutex> device_lock() const {
+    return device.is_cuda() ? std::unique_lock<std::mutex>(gpu_mutex) : std::unique_lock<std::mutex>();
+  }
+
+  Image conform(const Image& image, const std::string& name) const {
+    if (image.width < 1 || image.height < 1 || image.pixels.size() != size_t(image.width) * image.height * image.channels)
+      throw Error(with_name(name, "invalid image"));
+    if (uint64_t(image.width) > kMaxImageSide || uint64_t(image.height) > kMaxImageSide)
+      throw Error(with_name(name, fmt::format("{}x{} is larger than the bitstream allows ({} per side)", image.width,
+                                              image.height, kMaxImageSide)));
+    if (image.channels == model.config.image_channels) return image;
+    if (options.warn)
+      options.warn(with_name(name, fmt::format("converted {} to {} for the model", channels_name(image.channels),
+                                               channels_name(model.config.image_channels))));
+    return convert_channels(image, model.config.image_channels);
+  }
+
+  std::vector<std::pair<int64_t, int64_t>> grids(int64_t height, int64_t width) const {
+    return model.net->latent_grid(height, width);
+  }
+
+  // Encoder on a group of images of one size: tiles over the image padded to the grid
+  // factor, every image of the group in one forward pass per tile.
+  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images) const {
+    const int64_t B = static_cast<int64_t>(images.size());
+    const int64_t W = images[0]->width, H = images[0]->height, C = images[0]->channels;
+    auto grid = grids(H, W);
+    const int64_t units_x = (W + f - 1) / f, units_y = (H + f - 1) / f;
+    std::vector<IndexMaps> out(images.size());
+    for (auto& im : out) {
+      im.width = static_cast<uint32_t>(W);
+      im.height = static_cast<uint32_t>(H);
+      for (auto& [rows, cols] : grid) {
+        im.rows.push_back(static_cast<uint32_t>(rows));
+        im.cols.push_back(static_cast<uint32_t>(cols));
+        im.maps.emplace_back(static_cast<size_t>(rows * cols));
+      }
+    }
+    const int64_t tile_units = options.tile > 0 ? (options.tile + f - 1) / f : 0;
+    const int64_t halo_units = enc_halo_px / f;
+    auto spans_x = plan_tiles(units_x, tile_units, halo_units);
+    auto spans_y = plan_tiles(units_y, tile_units, halo_units);
+    HrvqModel m = net();
+    for (const auto& sy : spans_y) {
+      for (const auto& sx : spans_x) {
+        const int64_t x0 = sx.in_begin * f, y0 = sy.in_begin * f;
+        const int64_t tw = (sx.in_end - sx.in_begin) * f, th = (sy.in_end - sy.in_begin) * f;
+        auto input = torch::empty({B, C, th, tw}, torch::kFloat32);
+        float* p = input.data_ptr<float>();
+        // Pixels past the right and bottom edges repeat the edge, as the model pads.
+        std::vector<int64_t> col(static_cast<size_t>(tw));
+        for (int64_t x = 0; x < tw; ++x) col[x] = std::min(x0 + x, W - 1);
+        for (int64_t b = 0; b < B; ++b) {
+          const uint8_t* px = images[b]->pixels.data();
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t y = 0; y < th; ++y) {
+              const uint8_t* row = px + std::min(y0 + y, H - 1) * W * C + c;
+              for (int64_t x = 0; x < tw; ++x) *p++ = row[col[x] * C] / 255.0f;
+            }
+        }
+        CodeMaps maps;
+        {
+          auto lock = device_lock();
+          maps = m->encode(input.to(device));
+          for (auto& t : maps) t = t.to(torch::kCPU).contiguous();
+        }
+        for (size_t l = 0; l < maps.size(); ++l) {
+          const int64_t per_x = grid[l].second / units_x, per_y = grid[l].first / units_y;
+          const int64_t mh = maps[l].size(1), mw = maps[l].size(2);
+          const int64_t* codes = maps[l].data_ptr<int64_t>();
+          const int64_t ox0 = (sx.out_begin - sx.in_begin) * per_x, ox1 = (sx.out_end - sx.in_begin) * per_x;
+          const int64_t oy0 = (sy.out_begin - sy.in_begin) * per_y, oy1 = (sy.out_end - sy.in_begin) * per_y;
+          const int64_t gx = sx.out_begin * per_x, gy = sy.out_begin * per_y, cols = grid[l].second;
+          for (int64_t b = 0; b < B; ++b) {
+            auto& dst = out[b].maps[l];
+            for (int64_t y = oy0; y < oy1; ++y)
+              for (int64_t x = ox0; x < ox1; ++x)
+                dst[(gy + y - oy0) * cols + gx + x - ox0] = static_cast<uint16_t>(codes[(b * mh + y) * mw + x]);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  // Decoder on a group of index maps of one image size, from their first k layers:
+  // tiles over the finest latent grid.
+  std::vector<Image> synthesize_group(const std::vector<const IndexMaps*>& group, int k) const {
+    const int64_t B = static_cast<int64_t>(group.size());
+    const int64_t W = group[0]->width, H = group[0]->height, C = model.config.image_channels;
+    auto grid = grids(H, W);
+    const bool vq2 = model.config.quantizer == QuantizerKind::Vq2;
+    const int64_t align = vq2 ? 2 : 1;  // finest latents per tiling unit
+    const int64_t units_x = grid.back().second / align, units_y = grid.back().first / align;
+    const int64_t tile_units = options.tile > 0 ? std::max<int64_t>(1, (options.tile + f - 1) / f) : 0;
+    const int64_t halo_units = dec_halo_lat / align;
+    auto spans_x = plan_tiles(units_x, tile_units, halo_units);
+    auto spans_y = plan_tiles(units_y, tile_units, halo_units);
+    std::vector<Image> out(group.size());
+    for (auto& im : out) {
+      im.width = static_cast<int>(W);
+      im.height = static_cast<int>(H);
+      im.channels = static_cast<int>(C);
+      im.pixels.assign(static_cast<size_t>(W * H * C), 0);
+    }
+    const int64_t px_per_unit = align * d;
+    HrvqModel m = net();
+    for (const auto& sy : spans_y) {
+      for (const auto& sx : spans_x) {
+        CodeMaps maps;
+        for (int l = 0; l < k; ++l) {
+          const int64_t per_x = grid[l].second / units_x, per_y = grid[l].first / units_y;
+          const int64_t mw = (sx.in_end - sx.in_begin) * per_x, mh = (sy.in_end - sy.in_begin) * per_y;
+          const int64_t gx = sx.in_begin * per_x, gy = sy.in_begin * per_y, cols = grid[l].second;
+          auto t = torch::empty({B, mh, mw}, torch::kInt64);
+          int64_t* p = t.data_ptr<int64_t>();
+          for (int64_t b = 0; b < B; ++b) {
+            const auto& src = group[b]->maps[l];
+            for (int64_t y = 0; y < mh; ++y)
+              for (int64_t x = 0; x < mw; ++x) *p++ = src[(gy + y) * cols + gx + x];
+          }
+          maps.push_back(t);
+        }
+        const int64_t tw = (sx.in_end - sx.in_begin) * px_per_unit, th = (sy.in_end - sy.in_begin) * px_per_unit;
+        torch::Tensor pixels;
+        {
+          auto lock = device_lock();
+          for (auto& t : maps) t = t.to(device);
+          // Rounded as tensor_to_image does, so tiled and whole-image output agree.
+          pixels = m->decode(maps, k, th, tw).clamp(0, 1).mul(255.0).round().to(torch::kUInt8).to(torch::kCPU);
+        }
+        pixels = pixels.permute({0, 2, 3, 1}).contiguous();  // (B, th, tw, C)
+        const uint8_t* src = pixels.data_ptr<uint8_t>();
+        const int64_t ox0 = sx.out_begin * px_per_unit, ox1 = std::min(W, sx.out_end * px_per_unit);
+        const int64_t oy0 = sy.out_begin * px_per_unit, oy1 = std::min(H, sy.out_end * px_per_unit);
+        const int64_t lx = ox0 - sx.in_begin * px_per_unit, ly = oy0 - sy.in_begin * px_per_unit;
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t y = oy0; y < oy1; ++y)
+            std::memcpy(&out[b].pixels[static_cast<size_t>((y * W + ox0) * C)],
+                        src + ((b * th + ly + y - oy0) * tw + lx) * C, static_cast<size_t>((ox1 - ox0) * C));
+      }
+    }
+    return out;
+  }
+
+  void check_coder(Coder coder, const std::string& name) const {
+    if (coder == Coder::Rans && !has_counts)
+      throw Error(with_name(name, fmt::format("the model {} has no code counts, so it cannot use the rans coder "
+                                              "(use --coder zstd or raw)", path)));
+  }
+
+  BitstreamHeader header_for(const IndexMaps& maps, int k, Coder coder) const {
+    BitstreamHeader h;
+    h.model_fingerprint = model.file.fingerprint;
+    h.width = maps.width;
+    h.height = maps.height;
+    h.channels = static_cast<uint8_t>(model.config.image_channels);
+    h.downsample = static_cast<uint8_t>(d);
+    h.grid_w = static_cast<uint16_t>(maps.cols.back());
+    h.grid_h = static_cast<uint16_t>(maps.rows.back());
+    h.quantizer = stream_quantizer(model.config.quantizer);
+    h.coder = coder;
+    h.codes = static_cast<uint16_t>(model.config.codes);
+    h.layers = static_cast<uint8_t>(model.config.num_layers());
+    h.layers_present = static_cast<uint8_t>(k);
+    return h;
+  }
+
+  int layers_to_write(int requested, const std::string& name) const {
+    const int n = model.config.num_layers();
+    if (requested < 0 || requested > n)
+      throw Error(with_name(name, fmt::format("--layers {} is outside 1..{} (the model's layers)", requested, n)));
+    return requested == 0 ? n : requested;
+  }
+
+  std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
+    const bool hr = model.config.quantizer == QuantizerKind::Hr;
+    const uint32_t m = static_cast<uint32_t>(model.config.codes);
+    std::vector<std::vector<uint8_t>> segments;
+    std::vector<uint32_t> contexts;
+    for (int l = 0; l < k; ++l) {
+      const auto& symbols = maps.maps[l];
+      const uint32_t* ctx = nullptr;
+      if (coder == Coder::Rans) {
+        if (!hr || l == 0) contexts.assign(symbols.size(), 0);
+        ctx = contexts.data();
+      }
+      segments.push_back(encode_index_map(symbols.data(), ctx, symbols.size(), entropy[l], coder));
+      if (coder == Coder::Rans && hr) advance_hr_contexts(contexts, symbols, m);
+    }
+    return write_bitstream(header_for(maps, k, coder), segments);
+  }
+
+  // Parses and entropy-decodes a bitstream's first `layers` layers (0 = all present).
+  IndexMaps unpack(const uint8_t* data, size_t size, const std::string& name, int layers, int* k_out) const {
+    ParsedBitstream parsed = parse_bitstream(data, size, name);
+    const BitstreamHeader& h = parsed.header;
+    if (h.model_fingerprint != model.file.fingerprint)
+      throw Error(with_name(name, fmt::format("made with model {:016x} but the model is {:016x} ({})",
+                                              h.model_fingerprint, model.file.fingerprint, path)));
+    const ModelConfig& c = model.config;
+    if (h.channels != c.image_channels || h.downsample != d || h.quantizer != stream_quantizer(c.quantizer) ||
+        h.codes != c.codes || h.layers != c.num_layers())
+      throw Error(with_name(name, fmt::format("header does not describe the model {} (same fingerprint, other "
+                                              "configuration)", path)));
+    if (layers < 0 || layers > h.layers)
+      throw Error(with_name(name, fmt::format("--layers {} is outside 1..{} (the file's layers)", layers, h.layers)));
+    const int present = static_cast<int>(parsed.segments.size());
+    if (parsed.truncated && (layers == 0 || layers > present) && options.warn)
+      options.warn(with_name(name, fmt::format("truncated: decoding from {} of {} layers", present, h.layers_present)));
+    const int k = layers == 0 ? present : std::min(layers, present);
+    check_coder(h.coder, name);
+    IndexMaps maps;
+    maps.width = h.width;
+    maps.height = h.height;
+    for (auto& [rows, cols] : grids(h.height, h.width)) {
+      maps.rows.push_back(static_cast<uint32_t>(rows));
+      maps.cols.push_back(static_cast<uint32_t>(cols));
+    }
+    if (maps.cols.back() != h.grid_w || maps.rows.back() != h.grid_h)
+      throw Error(with_name(name, "header's latent grid does not match the model's"));
+    const bool hr = c.quantizer == QuantizerKind::Hr;
+    std::vector<uint32_t> contexts;
+    for (int l = 0; l < k; ++l) {
+      const size_t count = size_t(maps.rows[l]) * maps.cols[l];
+      const uint32_t* ctx = nullptr;
+      if (h.coder == Coder::Rans) {
+        if (!hr || l == 0) contexts.assign(count, 0);
+        ctx = contexts.data();
+      }
+      const auto& seg = parsed.segments[l];
+      try {
+        maps.maps.push_back(decode_index_map(seg.data(), seg.size(), ctx, count, entropy[l], h.coder));
+      } catch (const Error& e) {
+        throw Error(with_name(name, fmt::format("layer {}: {}", l + 1, e.what())));
+      }
+      if (h.coder == Coder::Rans && hr) advance_hr_contexts(contexts, maps.maps.back(), static_cast<uint32_t>(c.codes));
+    }
+    *k_out = k;
+    return maps;
+  }
+};
+
+Codec::Codec(const std::string& model_path, CodecOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.options = std::move(options);
+  s.path = model_path;
+  s.device = resolve_device(s.options.device);
+  s.model = load_model(model_path, s.device);
+  const ModelConfig& c = s.model.config;
+  if (c.codes > static_cast<int>(kMaxSymbols))
+    throw Error(fmt::format("{}: {} codes per codebook; the bitstream allows at most {}", model_path, c.codes, kMaxSymbols));
+  if (s.options.batch < 1) s.options.batch = 1;
+  s.f = c.grid_factor();
+  s.d = c.downsample;
+  s.enc_halo_px = encoder_halo_pixels(c);
+  s.dec_halo_lat = decoder_halo_latents(c);
+  s.has_counts = !s.model.counts.empty();
+  const auto sizes = c.layer_table_sizes();
+  const uint32_t m = static_cast<uint32_t>(c.codes);
+  for (int l = 0; l < c.num_layers(); ++l) {
+    if (s.has_counts) {
+      // hr: a row is parent * m + local, so each block of m rows is one parent's context.
+      const uint32_t contexts = static_cast<uint32_t>(sizes[l] / m);
+      s.entropy.emplace_back(s.model.counts[l], contexts, m);
+    } else {
+      // raw and zstd only need the alphabet size.
+      s.entropy.emplace_back(std::vector<uint64_t>(m, 0), 1, m);
+    }
+  }
+}
+
+Codec::~Codec() = default;
+Codec::Codec(Codec&&) noexcept = default;
+Codec& Codec::operator=(Codec&&) noexcept = default;
+
+const std::string& Codec::model_path() const { return impl_->path; }
+uint64_t Codec::fingerprint() const { return impl_->model.file.fingerprint; }
+int Codec::channels() const { return impl_->model.config.image_channels; }
+int Codec::layers() const { return impl_->model.config.num_layers(); }
+int Codec::codes() const { return impl_->model.config.codes; }
+int Codec::grid_factor() const { return static_cast<int>(impl_->f); }
+bool Codec::has_counts() const { return impl_->has_counts; }
+
+IndexMaps Codec::analyze(const Image& image, const std::string& name) const {
+  Image img = impl_->conform(image, name);
+  return std::move(impl_->analyze_group({&img})[0]);
+}
+
+Image Codec::synthesize(const IndexMaps& maps, int layers) const {
+  const int n = static_cast<int>(maps.maps.size());
+  if (n < 1 || n > impl_->model.config.num_layers()) throw Error("synthesize: wrong number of index maps");
+  const int k = layers <= 0 ? n : std::min(layers, n);
+  return std::move(impl_->synthesize_group({&maps}, k)[0]);
+}
+
+std::vector<uint8_t> Codec::encode(const Image& image, const EncodeOptions& options) const {
+  return std::move(encode_batch({image}, options, {options.name})[0]);
+}
+
+std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& images, const EncodeOptions& options,
+                                                      const std::vector<std::string>& names) const {
+  auto name_of = [&](size_t i) { return i < names.size() && !names[i].empty() ? names[i] : options.name; };
+  const int k = impl_->layers_to_write(options.layers, options.name);
+  impl_->check_coder(options.coder, options.name);
+  std::vector<Image> conformed;
+  conformed.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) conformed.push_back(impl_->conform(images[i], name_of(i)));
+  std::map<std::pair<int, int>, std::vector<size_t>> by_size;
+  for (size_t i = 0; i < conformed.size(); ++i) by_size[{conformed[i].width, conformed[i].height}].push_back(i);
+  std::vector<std::vector<uint8_t>> out(images.size());
+  const size_t batch = static_cast<size_t>(impl_->options.batch);
+  for (const auto& [size, indices] : by_size) {
+    for (size_t start = 0; start < indices.size(); start += batch) {
+      std::vector<const Image*> group;
+      for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&conformed[indices[j]]);
+      auto maps = impl_->analyze_group(group);
+      for (size_t j = 0; j < maps.size(); ++j) out[indices[start + j]] = impl_->pack(maps[j], k, options.coder);
+    }
+  }
+  return out;
+}
+
+Image Codec::decode(const uint8_t* data, size_t size, const std::string& name, int layers) const {
+  int k = 0;
+  IndexMaps maps = impl_->unpack(data, size, name, layers, &k);
+  return std::move(impl_->synthesize_group({&maps}, k)[0]);
+}
+
+std::vector<Image> Codec::decode_batch(const std::vector<std::vector<uint8_t>>& streams,
+                                       const std::vector<std::string>& names, int layers) const {
+  std::vector<IndexMaps> maps(streams.size());
+  std::vector<int> ks(streams.size());
+  for (size_t i = 0; i < streams.size(); ++i)
+    maps[i] = impl_->unpack(streams[i].data(), streams[i].size(), i < names.size() ? names[i] : "", layers, &ks[i]);
+  std::map<std::tuple<uint32_t, uint32_t, int>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < maps.size(); ++i) groups[{maps[i].width, maps[i].height, ks[i]}].push_back(i);
+  std::vector<Image> out(streams.size());
+  const size_t batch = static_cast<size_t>(impl_->options.batch);
+  for (const auto& [key, indices] : groups) {
+    for (size_t start = 0; start < indices.size(); start += batch) {
+      std::vector<const IndexMaps*> group;
+      for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&maps[indices[j]]);
+      auto images = impl_->synthesize_group(group, std::get<2>(key));
+      for (size_t j = 0; j < images.size(); ++j) out[indices[start + j]] = std::move(images[j]);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+
+struct ModelSet::Impl {
+  struct Candidate {
+    std::string path;
+    bool given = false;
+    std::optional<uint64_t> fingerprint;
+    std::unique_ptr<Codec> codec;
+  };
+  CodecOptions options;
+  bool search_bundled = false;
+  bool listed_bundled = false;
+  size_t given_count = 0;
+  std::vector<Candidate> candidates;
+  std::mutex mutex;
+
+  void list_bundled() {
+    if (listed_bundled || !search_bundled) return;
+    listed_bundled = true;
+    for (auto& p : bundled_model_paths()) candidates.push_back(Candidate{p, false, std::nullopt, nullptr});
+  }
+};
+
+ModelSet::ModelSet(std::vector<std::string> model_paths, bool search_bundled, CodecOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->search_bundled = search_bundled;
+  impl_->given_count = model_paths.size();
+  for (auto& p : model_paths) impl_->candidates.push_back(Impl::Candidate{std::move(p), true, std::nullopt, nullptr});
+}
+
+ModelSet::~ModelSet() = default;
+
+const Codec& ModelSet::codec_for(const uint8_t* data, size_t size, const std::string& name) {
+  const uint64_t wanted = parse_bitstream(data, size, name).header.model_fingerprint;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  auto& s = *impl_;
+  // Given models first, so that a model named on the command line wins over a bundled
+  // copy; bundled ones are only read when no given one matches.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1) s.list_bundled();
+    for (auto& c : s.candidates) {
+      if (!c.fingerprint) {
+        try {
+          auto bytes = read_file(c.path, kModelFileMaxSize);
+          c.fingerprint = fingerprint64(bytes.data(), bytes.size());
+        } catch (const Error&) {
+          if (c.given) throw;
+          c.fingerprint = 0;  // an unreadable bundled file matches nothing
+          continue;
+        }
+      }
+      if (*c.fingerprint != wanted) continue;
+      if (!c.codec) c.codec = std::make_unique<Codec>(c.path, s.options);
+      return *c.codec;
+    }
+  }
+  if (s.given_count == 1)
+    throw Error(with_name(name, fmt::format("made with model {:016x} but the model is {:016x} ({})", wanted,
+                                            s.candidates[0].fingerprint.value_or(0), s.candidates[0].path)));
+  if (s.candidates.empty())
+    throw Error(with_name(name, fmt::format("made with model {:016x}; no model given (-m) and none bundled", wanted)));
+  std::string list;
+  for (size_t i = 0; i < s.candidates.size() && i < 8; ++i) list += (i ? ", " : "") + s.candidates[i].path;
+  if (s.candidates.size() > 8) list += fmt::format(", and {} more", s.candidates.size() - 8);
+  throw Error(with_name(name, fmt::format("made with model {:016x}, which is none of {}", wanted, list)));
+}
+
+// ---------------------------------------------------------------------------------
+
+std::string describe_bitstream_json(const ParsedBitstream& parsed, size_t file_size) {
+  const BitstreamHeader& h = parsed.header;
+  const double pixels = double(h.width) * h.height;
+  std::string layers;
+  size_t cumulative = parsed.header_size;
+  for (size_t i = 0; i < parsed.segments.size(); ++i) {
+    const size_t bytes = parsed.segments[i].size();
+    cumulative += kSegmentHeaderSize + bytes;
+    layers += fmt::format("{}{{\"layer\":{},\"bytes\":{},\"positions\":{},\"prefix_bpp\":{:.6f}}}", i ? "," : "", i + 1,
+                          bytes, layer_positions(h, static_cast<unsigned>(i)), 8.0 * cumulative / pixels);
+  }
+  return fmt::format(
+      "{{\"format\":\"hrvq-bitstream\",\"version\":{},\"file_bytes\":{},\"width\":{},\"height\":{},\"channels\":{},"
+      "\"quantizer\":\"{}\",\"codes\":{},\"layers\":{},\"layers_present\":{},\"layers_complete\":{},\"truncated\":{},"
+      "\"downsample\":{},\"grid_width\":{},\"grid_height\":{},\"coder\":\"{}\",\"model_fingerprint\":\"{:016x}\","
+      "\"segments\":[{}],\"bpp\":{:.6f}}}",
+      kBitstreamVersion, file_size, h.width, h.height, h.channels, stream_quantizer_name(h.quantizer), h.codes, h.layers,
+      h.layers_present, parsed.segments.size(), parsed.truncated ? "true" : "false", h.downsample, h.grid_w, h.grid_h,
+      coder_name(h.coder), h.model_fingerprint, layers, 8.0 * file_size / pixels);
+}
+
+double psnr(const Image& a, const Image& b) {
+  if (a.width != b.width || a.height != b.height || a.channels != b.channels || a.pixels.size() != b.pixels.size())
+    throw Error("psnr: images differ in size");
+  double sum = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) {
+    const double e = double(a.pixels[i]) - double(b.pixels[i]);
+    sum += e * e;
+  }
+  if (sum == 0 || a.pixels.empty()) return std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(255.0 * 255.0 / (sum / a.pixels.size()));
+}
+
+}  // namespace hrvq
