@@ -1,9 +1,29 @@
+#include <cstdio>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "codec_headers.hpp"
+#include "hrvq/file_io.hpp"
+#include "hrvq/model_file.hpp"
 #include "hrvq/model_info.hpp"
 
 namespace hrvq::cli {
+
+namespace {
+
+bool is_bitstream_file(const std::string& path) {
+  if (path == "-") return false;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;  // describe_model reports the error
+  char head[8] = {};
+  const size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return n >= 4 && std::memcmp(head, "HRVQ", 4) == 0 && !(n == 8 && std::memcmp(head, kModelFileMagic, 8) == 0);
+}
+
+}  // namespace
 
 void register_info(CLI::App& app) {
   struct Args {
@@ -20,6 +40,15 @@ void register_info(CLI::App& app) {
     int w = 0, h = 0;
     if (!args->size.empty() && std::sscanf(args->size.c_str(), "%dx%d", &w, &h) != 2)
       throw CLI::ValidationError("--size", "expected WxH, e.g. 256x256");
+    // "HRVQ" also begins the model magic "HRVQMDL\0", so a bitstream is told apart by
+    // its first four bytes not being followed by the rest of that magic.
+    if (is_bitstream_file(args->path)) {
+      auto bytes = read_file(args->path, uint64_t{1} << 34);
+      auto parsed = parse_bitstream(bytes, args->path);
+      if (args->json) fmt::print("{}\n", describe_bitstream_json(parsed, bytes.size()));
+      else fmt::print("{}", describe_bitstream(parsed, bytes.size()));
+      return;
+    }
     fmt::print("{}\n", describe_model(args->path, w, h, args->json));
   });
 }

@@ -1,0 +1,278 @@
+// hrvq encode / hrvq decode: argument parsing, file naming and per-file error reporting.
+// The codec itself is the library's (hrvq/codec.hpp).
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "hrvq/codec.hpp"
+#include "hrvq/error.hpp"
+#include "hrvq/file_io.hpp"
+#include "hrvq/image.hpp"
+#include "hrvq/model_search.hpp"
+
+namespace hrvq::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CommonArgs {
+  std::vector<std::string> inputs;
+  std::string output;
+  std::string dir;
+  int layers = 0;
+  int jobs = 1;
+  bool force = false;
+  std::string device = "auto";
+};
+
+std::mutex& stderr_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+void say(const std::string& line) {
+  std::lock_guard<std::mutex> lock(stderr_mutex());
+  fmt::print(stderr, "{}\n", line);
+  std::fflush(stderr);
+}
+
+void warn(const std::string& message) {
+  if (!globals().quiet) say("hrvq: warning: " + message);
+}
+
+// Per-file lines: asked for with -v, otherwise only for a person at a terminal.
+bool chatty() { return globals().verbose > 0 || (!globals().quiet && isatty(STDOUT_FILENO)); }
+
+std::string display(const std::string& path) { return path == "-" ? "stdin" : path; }
+std::string display_out(const std::string& path) { return path == "-" ? "stdout" : path; }
+
+std::string first_line(const std::string& text) {
+  auto pos = text.find('\n');
+  return pos == std::string::npos ? text : text.substr(0, pos);
+}
+
+// Each input's output; `clash` is set where an earlier input already has that output
+// name: such an input fails instead of silently replacing the other's result.
+struct Outputs {
+  std::vector<std::string> paths;
+  std::vector<bool> clash;
+  void check(size_t i) const {
+    if (clash[i]) throw Error(fmt::format("its output {} is also that of an earlier input", paths[i]));
+  }
+};
+
+// Checks -o/-d and the inputs, and names each input's output.
+Outputs plan_outputs(const CommonArgs& a, const std::string& extension) {
+  if (a.output.empty() == a.dir.empty()) throw Error("give exactly one of -o OUT and -d DIR");
+  if (!a.output.empty() && a.inputs.size() != 1)
+    throw Error(fmt::format("-o takes one input, {} given (use -d DIR for several)", a.inputs.size()));
+  size_t stdin_uses = 0;
+  for (const auto& in : a.inputs) stdin_uses += in == "-";
+  if (stdin_uses > 1) throw Error("stdin ('-') can be read only once");
+  if (!a.output.empty()) {
+    if (a.output == "-" && isatty(STDOUT_FILENO)) throw Error("refusing to write binary data to a terminal (use -o FILE)");
+    return Outputs{{a.output}, {false}};
+  }
+  std::error_code ec;
+  if (!fs::is_directory(a.dir, ec)) {
+    fs::create_directories(a.dir, ec);
+    if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", a.dir, ec.message()));
+  }
+  Outputs outputs;
+  std::map<std::string, size_t> claimed;
+  for (const auto& in : a.inputs) {
+    std::string stem = in == "-" ? "stdin" : fs::path(in).stem().string();
+    if (stem.empty()) stem = "out";
+    std::string out = (fs::path(a.dir) / (stem + extension)).string();
+    outputs.clash.push_back(claimed.count(out) != 0);
+    outputs.paths.push_back(out);
+    claimed.emplace(out, outputs.paths.size() - 1);
+  }
+  return outputs;
+}
+
+// Runs job(i) for every input on `jobs` threads. A failure is reported on its own line
+// and does not stop the others; returns the number of failures.
+size_t run_all(const std::vector<std::string>& inputs, int jobs, const std::function<void(size_t)>& job) {
+  std::atomic<size_t> next{0}, failures{0};
+  auto report = [&](size_t i, const std::string& problem) {
+    // Messages that already name the input are printed as they are.
+    const std::string name = display(inputs[i]);
+    const bool named = problem.compare(0, name.size() + 2, name + ": ") == 0;
+    say("hrvq: " + (named ? problem : name + ": " + problem));
+    ++failures;
+  };
+  auto worker = [&] {
+    for (size_t i; (i = next++) < inputs.size();) {
+      try {
+        job(i);
+      } catch (const Error& e) {
+        report(i, e.what());
+      } catch (const c10::Error& e) {
+        report(i, "internal error: " + first_line(e.what_without_backtrace()));
+      } catch (const std::bad_alloc&) {
+        report(i, "out of memory");
+      } catch (const std::exception& e) {
+        report(i, first_line(e.what()));
+      }
+    }
+  };
+  const size_t threads = std::min<size_t>(static_cast<size_t>(std::max(jobs, 1)), inputs.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return failures;
+}
+
+[[noreturn]] void exit_failed() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::exit(1);
+}
+
+void add_common(CLI::App* cmd, CommonArgs& a) {
+  cmd->add_option("IN", a.inputs, "Input files ('-' is stdin)")->required();
+  cmd->add_option("-o,--output", a.output, "Output file ('-' is stdout); one input only");
+  cmd->add_option("-d,--dir", a.dir, "Output folder: one file per input, named after it");
+  cmd->add_option("--layers", a.layers, "Layers to use, 1..n (default: all)")->check(CLI::Range(0, 16));
+  cmd->add_option("-j,--jobs", a.jobs, "Inputs processed in parallel")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_flag("-f,--force", a.force, "Overwrite existing outputs");
+  cmd->add_option("--device", a.device, "auto|cpu|cuda")->capture_default_str();
+}
+
+void register_encode(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::string model;
+    std::string coder = "rans";
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
+  cmd->add_option("-m,--model", args->model, "Model file (default: the bundled photo model)");
+  add_common(cmd, *args);
+  cmd->add_option("--coder", args->coder, "rans|zstd|raw")->capture_default_str();
+  cmd->callback([args] {
+    auto& a = *args;
+    const Coder coder = parse_coder(a.coder);
+    const Outputs planned = plan_outputs(a, ".hrvq");
+    const auto& outputs = planned.paths;
+    CodecOptions options;
+    options.device = a.device;
+    options.warn = warn;
+    const Codec codec(a.model.empty() ? default_model_path() : a.model, options);
+    const bool verbose = globals().verbose > 0;
+    size_t failed = run_all(a.inputs, a.jobs, [&](size_t i) {
+      const std::string& in = a.inputs[i];
+      const std::string name = display(in);
+      planned.check(i);
+      // Checked here too so that no time is spent on an input whose output stays.
+      if (!a.force && outputs[i] != "-" && file_exists(outputs[i]))
+        throw Error(fmt::format("{}: exists (use --force to overwrite)", outputs[i]));
+      ImageReadNotes notes;
+      auto file = read_file(in);
+      Image image = decode_image(file.data(), file.size(), name, &notes);
+      file = {};
+      if (notes.dropped_alpha) warn(name + ": alpha channel dropped");
+      EncodeOptions eo;
+      eo.layers = a.layers;
+      eo.coder = coder;
+      eo.name = name;
+      auto bytes = codec.encode(image, eo);
+      write_file_atomic(outputs[i], bytes, a.force);
+      if (verbose || chatty()) {
+        const double bpp = 8.0 * bytes.size() / (double(image.width) * image.height);
+        std::string line = fmt::format("{} -> {}: {} bytes, {:.4f} bpp", name, display_out(outputs[i]), bytes.size(), bpp);
+        if (verbose) {
+          Image reference = image.channels == codec.channels() ? image : convert_channels(image, codec.channels());
+          const double p = psnr(reference, codec.decode(bytes, name));
+          line += std::isinf(p) ? ", PSNR inf" : fmt::format(", PSNR {:.2f} dB", p);
+        }
+        say(line);
+      }
+    });
+    if (failed) exit_failed();
+  });
+}
+
+void register_decode(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::vector<std::string> models;
+    std::string format;
+    int quality = 90;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("decode", "Decompress .hrvq bitstreams to PNG/JPEG images");
+  cmd->add_option("-m,--model", args->models,
+                  "Model file; repeatable. Each input's model is found by fingerprint among these and the bundled "
+                  "models")
+      ->allow_extra_args(false);
+  add_common(cmd, *args);
+  cmd->add_option("--format", args->format, "png|jpeg (default: from -o's extension, else png)");
+  cmd->add_option("--quality", args->quality, "JPEG quality")->check(CLI::Range(1, 100))->capture_default_str();
+  cmd->callback([args] {
+    auto& a = *args;
+    ImageFormat format = ImageFormat::Png;
+    if (a.format == "png") {
+      format = ImageFormat::Png;
+    } else if (a.format == "jpeg" || a.format == "jpg") {
+      format = ImageFormat::Jpeg;
+    } else if (!a.format.empty()) {
+      throw Error(fmt::format("unknown --format '{}' (expected png or jpeg)", a.format));
+    } else if (!a.output.empty() && a.output != "-") {
+      try {
+        format = image_format_from_path(a.output);
+      } catch (const Error&) {
+        format = ImageFormat::Png;  // an unusual name is the user's choice; PNG is lossless
+      }
+    }
+    const Outputs planned = plan_outputs(a, format == ImageFormat::Png ? ".png" : ".jpg");
+    const auto& outputs = planned.paths;
+    CodecOptions options;
+    options.device = a.device;
+    options.warn = warn;
+    ModelSet models(a.models, true, options);
+    const bool verbose = globals().verbose > 0;
+    size_t failed = run_all(a.inputs, a.jobs, [&](size_t i) {
+      const std::string& in = a.inputs[i];
+      const std::string name = display(in);
+      planned.check(i);
+      if (!a.force && outputs[i] != "-" && file_exists(outputs[i]))
+        throw Error(fmt::format("{}: exists (use --force to overwrite)", outputs[i]));
+      // No valid file is larger: 16 layers of at most 2 bytes per position plus headers.
+      auto bytes = read_file(in, uint64_t{1} << 34);
+      const Codec& codec = models.codec_for(bytes.data(), bytes.size(), name);
+      Image image = codec.decode(bytes, name, a.layers);
+      write_image(image, outputs[i], format, a.quality, a.force);
+      if (verbose || chatty())
+        say(fmt::format("{} -> {}: {}x{}, {} channel{}", name, display_out(outputs[i]), image.width, image.height,
+                        image.channels, image.channels == 1 ? "" : "s"));
+    });
+    if (failed) exit_failed();
+  });
+}
+
+}  // namespace
+
+void register_encode_decode(CLI::App& app) {
+  register_encode(app);
+  register_decode(app);
+}
+
+}  // namespace hrvq::cli
