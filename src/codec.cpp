@@ -1,4 +1,6 @@
-#include "codec_headers.hpp"
+#include "hrvq/bitstream.hpp"
+#include "hrvq/codec.hpp"
+#include "hrvq/image.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,8 @@
 // hrvq encode / decode / info driven through the real binary: files, folders, pipes,
 // partial failure, overwriting, and damaged or hostile bitstreams.
-#include "codec_headers.hpp"
+#include "hrvq/bitstream.hpp"
+#include "hrvq/codec.hpp"
+#include "hrvq/image.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

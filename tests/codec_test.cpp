@@ -1,6 +1,8 @@
 // The codec library: round trips, agreement with the network, progressive truncation,
 // tiling, coders, batches, threads and model identity.
-#include "codec_headers.hpp"
+#include "hrvq/bitstream.hpp"
+#include "hrvq/codec.hpp"
+#include "hrvq/image.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,6 +3,7 @@
 // this is its reference reader and writer. A file cut after any segment still decodes
 // (to fewer layers): that is the progressive mode.
 #pragma once
+#include "hrvq/image.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,7 +22,7 @@ constexpr size_t kBitstreamHeaderSize = 40;     // what a version-1 encoder writ
 constexpr size_t kBitstreamMaxHeaderSize = 1024;
 constexpr size_t kSegmentHeaderSize = 8;        // length + CRC
 constexpr uint32_t kMaxImageSide = 65535;
-constexpr uint64_t kMaxImagePixels = uint64_t{1} << 28;
+// kMaxImagePixels (image.hpp) bounds width * height here too: one limit for files and streams.
 constexpr unsigned kMaxLayers = 16;
 
 struct BitstreamHeader {

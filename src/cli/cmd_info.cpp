@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "codec_headers.hpp"
+#include "hrvq/bitstream.hpp"
+#include "hrvq/codec.hpp"
+#include "hrvq/image.hpp"
 #include "hrvq/file_io.hpp"
 #include "hrvq/model_file.hpp"
 #include "hrvq/model_info.hpp"
