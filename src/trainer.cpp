@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "adam.hpp"
+#include "autocast.hpp"
 #include "code_stats.hpp"
 #include "device.hpp"
 #include "hrvq/error.hpp"
@@ -118,6 +119,9 @@ TrainSummary train(const TrainOptions& options) {
   const std::string log_path = options.log_path.empty() ? options.output + ".log.jsonl" : options.log_path;
   const std::string grid_path = options.grid_path.empty() ? options.output + ".grid.png" : options.grid_path;
   torch::Device device = resolve_device(options.device);
+  if (options.amp && !device.is_cuda() && !options.quiet)
+    fmt::print(stderr, "hrvq: warning: --amp applies to CUDA only; training in fp32 on the CPU\n");
+  const bool use_amp = options.amp && device.is_cuda();
 
   ModelConfig mc = options.model;
   TrainConfig tc = options.train;
@@ -231,7 +235,11 @@ TrainSummary train(const TrainOptions& options) {
     auto x = batch_to_tensor(batch).to(device);
     int k = 0;
     if (tc.layer_dropout > 0 && uniform(rng) < tc.layer_dropout) k = 1 + static_cast<int>(rng() % n_layers);
-    auto result = model->forward(x, k);
+    ForwardResult result;
+    {
+      CudaAutocast autocast(use_amp);
+      result = model->forward(x, k);
+    }
     double loss_value = result.loss.item<double>();
     if (!std::isfinite(loss_value))
       throw Error(fmt::format("training diverged at step {}: the loss is {}; the last good checkpoint {} is kept "
