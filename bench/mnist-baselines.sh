@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HRVQ=${HRVQ:-build/hrvq}
 DATA=${DATA:-../shared/data/mnist/t10k-images-idx3-ubyte.gz}
-STEPS=${1:-2000}
+STEPS=${1:-1000}
 OUT=${2:-out/mnist}
 mkdir -p "$OUT"
 declare -A FLAGS=(

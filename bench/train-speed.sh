@@ -14,8 +14,10 @@ trap 'rm -rf "$TMP"' EXIT
 /usr/bin/python3 -c "
 import os; n=2048
 with open('$TMP/data_batch_1.bin','wb') as f: f.write(os.urandom(n*3073))"
-hrvq_run() {  # $1 = OpenBLAS threads
-  HRVQ_OPENBLAS_THREADS=$1 /usr/bin/time -f "%M" -o "$TMP/rss" "$HRVQ" -q --threads "$THREADS" train --preset cifar10 \
+hrvq_run() {  # $1 = OpenBLAS threads, then extra train flags
+  local blas=$1
+  shift
+  HRVQ_OPENBLAS_THREADS=$blas /usr/bin/time -f "%M" -o "$TMP/rss" "$HRVQ" -q --threads "$THREADS" train --preset cifar10 "$@" \
     --data "$TMP" --steps $((STEPS + 20)) --log-every 20 --checkpoint-every 100000 --count-images 64 \
     --device cpu -o "$TMP/m.hrvqm" --log "$TMP/log.jsonl"
   # Throughput over the steps after the first 20 (warm-up excluded).
@@ -25,12 +27,14 @@ print(sum(r['images_per_s'] for r in rows)/len(rows), int(open('$TMP/rss').read(
 }
 read -r ips1 rss1 < <(hrvq_run 1)
 read -r ips2 rss2 < <(hrvq_run "$THREADS")
+read -r ips3 rss3 < <(hrvq_run 1 --upsample transpose)
 py=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_speed_pytorch.py "$THREADS" "$STEPS" 64)
 py_default=$(/usr/bin/python3 bench/train_speed_pytorch.py "$THREADS" "$STEPS" 64)
 echo "| run ($THREADS threads, batch 64, 32x32) | images/s | peak RSS (MiB) |"
 echo "|---|---|---|"
 printf "| hrvq, OpenBLAS 1 thread (default) | %.0f | %.0f |\n" "$ips1" "$rss1"
 printf "| hrvq, OpenBLAS %s threads | %.0f | %.0f |\n" "$THREADS" "$ips2" "$rss2"
+printf "| hrvq, OpenBLAS 1 thread, transposed-conv upsampling | %.0f | %.0f |\n" "$ips3" "$rss3"
 /usr/bin/python3 -c "
 import json; a=json.loads('$py'); b=json.loads('$py_default')
 print('| PyTorch eager, OPENBLAS_NUM_THREADS=1 | %.0f | %.0f |' % (a['images_per_s'], a['peak_rss_mib']))
