@@ -109,10 +109,10 @@ Preset make(const std::string& name) {
     // Sized to train in well under an hour on a 2-core CPU: random 64x64 crops, 4 layers
     // of 8 codes (12 bits per 4x4 block before entropy coding), layer dropout so that
     // --layers 1..4 all give usable images.
-    m.image_channels = 3; m.channels = 96; m.res_blocks = 2; m.res_channels = 32; m.embed_dim = 64;
+    m.image_channels = 3; m.channels = 64; m.res_blocks = 2; m.res_channels = 32; m.embed_dim = 64;
     m.downsample = 4; m.layers = 4; m.codes = 8;
-    t.image_size = 64; t.fit = "random"; t.flip = true; t.batch_size = 16; t.steps = 12000; t.lr = 1e-3;
-    t.checkpoint_every = 1000; t.reseed_after = 200; t.layer_dropout = 0.5; t.count_images = 20000;
+    t.image_size = 64; t.fit = "random"; t.flip = true; t.batch_size = 16; t.steps = 8000; t.lr = 1e-3;
+    t.checkpoint_every = 500; t.reseed_after = 200; t.layer_dropout = 0.5; t.count_images = 20000;
   } else {
     throw Error(fmt::format("unknown preset '{}' (expected mnist, cifar10, ffhq, imagenet or photo)", name));
   }
