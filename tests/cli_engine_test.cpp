@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include <torch/cuda.h>
+
 #include "engine_support.hpp"
 
 namespace hrvq {
@@ -91,6 +93,16 @@ TEST_F(CliEngine, BadArgumentsFailCleanly) {
   EXPECT_NE(quant.exit_code, 0);
   auto subset = test::run(kHrvq + " eval recon -m " + model_ + " --data " + data_ + " --subset 50:10");
   EXPECT_EQ(subset.exit_code, 1) << subset.err;
+}
+
+TEST_F(CliEngine, CudaWithoutAGpuIsAClearError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
+  auto r = test::run(kHrvq + " eval recon --device cuda -m " + model_ + " --data " + data_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no CUDA device"), std::string::npos) << r.err;
+  // auto falls back to the CPU.
+  auto a = test::run(kHrvq + " eval recon --device auto -m " + model_ + " --data " + data_ + " --subset 40:48 --json");
+  EXPECT_EQ(a.exit_code, 0) << a.err;
 }
 
 }  // namespace
