@@ -1,6 +1,7 @@
 #include "prior.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -401,7 +402,7 @@ CodeSet extract_codes(LoadedModel& model, const PriorShape& shape, const std::st
     auto maps = model.net->encode(batch_to_tensor(batch).to(device));
     for (int l = 0; l < shape.layers; ++l) parts[l].push_back(maps[l].to(torch::kCPU).to(torch::kInt16));
     done += batch.count;
-    if (!quiet) fmt::print(stderr, "\r{}: codes of {}/{} images", label, done, dataset->size());
+    if (!quiet && isatty(2)) fmt::print(stderr, "\r{}: codes of {}/{} images", label, done, dataset->size());
   }
   CodeSet set;
   for (int l = 0; l < shape.layers; ++l) {
@@ -409,7 +410,8 @@ CodeSet extract_codes(LoadedModel& model, const PriorShape& shape, const std::st
     set.maps.push_back(torch::cat(parts[l], 0).contiguous());
   }
   if (!quiet) {
-    fmt::print(stderr, "\r{}: codes of {} images in {:.1f} s", label, set.size(), seconds_since(start));
+    fmt::print(stderr, "{}{}: codes of {} images in {:.1f} s", isatty(2) ? "\r" : "", label, set.size(),
+               seconds_since(start));
     if (loader.skipped()) fmt::print(stderr, " ({} corrupt skipped)", loader.skipped());
     fmt::print(stderr, "\n");
   }
