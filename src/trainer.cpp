@@ -83,11 +83,19 @@ std::vector<std::vector<uint64_t>> gather_code_counts(HrvqModel& model, const Da
   const ModelConfig& c = model->config();
   CodeStats stats(table_rows(c));
   TransformOptions tr;
-  tr.size = t.image_size;
   tr.channels = c.image_channels;
-  tr.fit = t.fit == "resize" ? FitMode::Resize : FitMode::CenterCrop;
   LoaderOptions lo;
-  lo.batch_size = 64;
+  if (t.fit == "random") {
+    // Trained on crops of whole images: the codec will see whole images, so count on
+    // those (one per batch, as their sizes differ), which also gives the entropy model
+    // far more samples per context than one crop per image would.
+    tr.size = 0;
+    lo.batch_size = 1;
+  } else {
+    tr.size = t.image_size;
+    tr.fit = t.fit == "resize" ? FitMode::Resize : FitMode::CenterCrop;
+    lo.batch_size = 64;
+  }
   lo.threads = threads;
   BatchLoader loader(dataset, tr, lo);
   int64_t seen = 0;
