@@ -36,6 +36,11 @@ def main():
     ax.plot(jx, jy, "s-", color="tab:blue", label=f"JPEG (cjpeg{flags})")
     for r, x, y in zip(jq, jx, jy):
         ax.annotate(f"q{r['quality']}", (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8, color="tab:blue")
+    # JPEG's high qualities would squeeze hrvq's range into a corner.
+    right = min(max(jx), 2.5 * max(hx))
+    visible = [y for x, y in zip(hx + jx, hy + jy) if x <= right * 1.05]
+    ax.set_xlim(0, right * 1.05)
+    ax.set_ylim(min(visible) - 1, max(visible) + 1)
     ax.set_xlabel("bits per pixel (whole file)")
     ax.set_ylabel("PSNR (dB, RGB, mean over images)")
     ax.set_title(f"BSDS500 test ({hrvq['images']} images): {data['model']}", fontsize=10)
