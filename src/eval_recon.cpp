@@ -8,6 +8,7 @@
 #include "device.hpp"
 #include "hrvq/error.hpp"
 #include "hrvq/eval.hpp"
+#include "hrvq/fid.hpp"
 #include "model_io.hpp"
 #include "tensor_image.hpp"
 
@@ -28,6 +29,17 @@ ReconReport evaluate_reconstruction(const ReconOptions& options) {
   lo.threads = std::max(1, options.loader_threads);
   BatchLoader loader(*dataset, tr, lo);
 
+  // Reconstruction FID (the paper's Table 1): originals against full reconstructions.
+  std::unique_ptr<FidExtractor> fid_real, fid_fake;
+  if (options.fid) {
+    std::string weights = find_inception_weights(options.inception);  // fails before any work
+    FidOptions fo;
+    fo.device = options.device;
+    fid_real = std::make_unique<FidExtractor>(fo);
+    fid_fake = std::make_unique<FidExtractor>(fo);
+    fid_real->load(weights);
+    fid_fake->load(weights);
+  }
   const int n = m.config.num_layers();
   CodeStats stats(m.config.layer_table_sizes());
   std::vector<double> sq_by_layers(n, 0.0);
@@ -51,6 +63,11 @@ ReconReport evaluate_reconstruction(const ReconOptions& options) {
       // The decoder's output quantized to 8 bits, as a decoded image file would be.
       auto y = m.net->decode(maps, k, x.size(2), x.size(3)).clamp(0, 1).mul(255).round().div(255);
       sq_by_layers[k - 1] += (y - x).pow(2).sum().item<double>();
+      if (fid_fake && k == n)
+        for (int64_t i = 0; i < y.size(0); ++i) {
+          fid_real->add(tensor_to_image(x[i]));
+          fid_fake->add(tensor_to_image(y[i]));
+        }
     }
     pixels += static_cast<double>(x.numel());
     report.images += batch.count;
@@ -69,6 +86,7 @@ ReconReport evaluate_reconstruction(const ReconOptions& options) {
     report.perplexity.push_back(stats.perplexity(l));
   }
   report.images_per_second = report.seconds > 0 ? report.images / report.seconds : 0;
+  if (fid_real) report.fid = frechet_distance(fid_real->statistics(), fid_fake->statistics());
   return report;
 }
 
@@ -76,6 +94,7 @@ std::string recon_report_table(const ReconReport& r) {
   std::string out = fmt::format("images      {}\n", r.images);
   if (r.skipped) out += fmt::format("skipped     {} (corrupt)\n", r.skipped);
   out += fmt::format("MSE         {:.6f}\nPSNR        {:.2f} dB\n", r.mse, r.psnr);
+  if (r.fid >= 0) out += fmt::format("FID         {:.3f} (reconstructions vs originals)\n", r.fid);
   out += fmt::format("seconds     {:.2f} ({:.1f} images/s)\n\n", r.seconds, r.images_per_second);
   out += "layers  MSE       PSNR(dB)  codes used      perplexity\n";
   for (size_t k = 0; k < r.mse_by_layers.size(); ++k) {
@@ -89,9 +108,10 @@ std::string recon_report_table(const ReconReport& r) {
 std::string recon_report_json(const ReconReport& r) {
   return fmt::format(
       "{{\"images\":{},\"skipped\":{},\"mse\":{:.8g},\"psnr\":{:.4f},\"mse_by_layers\":[{}],\"usage\":[{}],"
-      "\"codes_used\":[{}],\"codes\":[{}],\"perplexity\":[{}],\"seconds\":{:.3f},\"images_per_s\":{:.2f}}}",
+      "\"codes_used\":[{}],\"codes\":[{}],\"perplexity\":[{}],\"seconds\":{:.3f},\"images_per_s\":{:.2f}{}}}",
       r.images, r.skipped, r.mse, r.psnr, fmt::join(r.mse_by_layers, ","), fmt::join(r.usage, ","),
-      fmt::join(r.used, ","), fmt::join(r.rows, ","), fmt::join(r.perplexity, ","), r.seconds, r.images_per_second);
+      fmt::join(r.used, ","), fmt::join(r.rows, ","), fmt::join(r.perplexity, ","), r.seconds, r.images_per_second,
+      r.fid >= 0 ? fmt::format(",\"fid\":{:.4f}", r.fid) : std::string());
 }
 
 }  // namespace hrvq

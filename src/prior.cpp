@@ -1,3 +1,4 @@
+#include "progress.hpp"
 #include "prior.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -361,14 +362,6 @@ extern "C" void on_prior_sigint(int) { g_interrupted.store(true); }
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto s = static_cast<int64_t>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s / 60) % 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
 
 // Every image's local code maps, kept on the CPU in 16 bits (m <= 4096).
 struct CodeSet {

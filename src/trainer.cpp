@@ -1,3 +1,4 @@
+#include "progress.hpp"
 #include "hrvq/trainer.hpp"
 
 #include <atomic>
@@ -33,14 +34,6 @@ FitMode fit_mode(const std::string& fit) {
   if (fit == "center") return FitMode::CenterCrop;
   if (fit == "random") return FitMode::RandomCrop;
   throw Error(fmt::format("unknown fit '{}' (expected resize, center or random)", fit));
-}
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto s = static_cast<int64_t>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s / 60) % 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
 }
 
 double psnr_from_mse(double mse) { return mse > 0 ? 10.0 * std::log10(1.0 / mse) : 99.0; }

@@ -95,6 +95,14 @@ TEST_F(CliEngine, BadArgumentsFailCleanly) {
   EXPECT_EQ(subset.exit_code, 1) << subset.err;
 }
 
+TEST_F(CliEngine, ReconFidWithoutWeightsSaysWhereToGetThem) {
+  const std::string home = dir_->path.string();
+  auto r = test::run("HRVQ_INCEPTION= TORCH_HOME=" + home + " XDG_CACHE_HOME=" + home + " HOME=" + home + " " + kHrvq +
+                     " eval recon --fid -m " + model_ + " --data " + data_);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("pt_inception-2015-12-05-6726825d.pth"), std::string::npos) << r.err;
+}
+
 TEST_F(CliEngine, CudaWithoutAGpuIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
   auto r = test::run(kHrvq + " eval recon --device cuda -m " + model_ + " --data " + data_);

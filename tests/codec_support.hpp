@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "engine_support.hpp"
 #include "hrvq/config.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/model_file.hpp"
@@ -18,20 +19,7 @@
 
 namespace hrvq::codec_test {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "hrvq-codec-XXXXXX").string();
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    path = mkdtemp(buf.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 inline ModelConfig tiny_config(QuantizerKind q = QuantizerKind::Hr, int image_channels = 3) {
   ModelConfig c;

@@ -18,6 +18,8 @@ struct ReconOptions {
   int batch_size = 64;
   std::string device = "auto";
   int loader_threads = 2;
+  bool fid = false;               // also reconstruction FID (originals vs reconstructions)
+  std::string inception;          // the Inception weights (see find_inception_weights)
   std::function<void(size_t done, size_t total)> progress;
 };
 
@@ -32,6 +34,7 @@ struct ReconReport {
   std::vector<double> perplexity;
   double seconds = 0;
   double images_per_second = 0;
+  double fid = -1;                     // reconstruction FID, when asked for (-1 otherwise)
 };
 
 ReconReport evaluate_reconstruction(const ReconOptions& options);

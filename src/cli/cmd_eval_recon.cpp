@@ -22,6 +22,9 @@ void register_eval_recon(CLI::App& eval) {
   cmd->add_option("--size", args->options.image_size, "Image size (default: the model's training size)");
   cmd->add_option("-b,--batch", args->options.batch_size, "Batch size")->capture_default_str();
   cmd->add_option("--device", args->options.device, "auto|cpu|cuda")->capture_default_str();
+  cmd->add_flag("--fid", args->options.fid, "Also reconstruction FID (needs the Inception weights)");
+  cmd->add_option("--inception", args->options.inception,
+                  "pt_inception-2015-12-05-6726825d.pth (default: $HRVQ_INCEPTION, then pytorch-fid's cache)");
   cmd->add_flag("--json", args->json, "One JSON object on stdout");
   cmd->callback([args] {
     auto& a = *args;
