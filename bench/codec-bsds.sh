@@ -148,7 +148,7 @@ jpeg = json.load(open(sys.argv[2]))
 model, cores, uptime, reused = sys.argv[3], sys.argv[4], sys.argv[5].strip(), sys.argv[6]
 rows = hrvq["per_layers"]
 coders = list(rows[0]["bpp"])
-best = "rans" if "rans" in coders else coders[0]
+best = "rans-ctx" if "rans-ctx" in coders else ("rans" if "rans" in coders else coders[0])
 
 # JPEG's PSNR at hrvq's rates, linear in bpp between the measured qualities.
 jq = sorted(jpeg["qualities"], key=lambda r: r["bpp"])

@@ -281,7 +281,10 @@ int run(const Args& a) {
 
   // Rates per coder, from one full-depth encode per image and coder.
   std::vector<hrvq::Coder> coders;
-  if (codec.has_counts()) coders.push_back(hrvq::Coder::Rans);
+  if (codec.has_counts()) {
+    coders.push_back(hrvq::Coder::RansCtx);
+    coders.push_back(hrvq::Coder::Rans);
+  }
   coders.push_back(hrvq::Coder::Zstd);
   coders.push_back(hrvq::Coder::Raw);
   std::vector<CoderResult> results;

@@ -211,9 +211,9 @@ struct Codec::Impl {
   }
 
   void check_coder(Coder coder, const std::string& name) const {
-    if (coder == Coder::Rans && !has_counts)
-      throw Error(with_name(name, fmt::format("the model {} has no code counts, so it cannot use the rans coder "
-                                              "(use --coder zstd or raw)", path)));
+    if ((coder == Coder::Rans || coder == Coder::RansCtx) && !has_counts)
+      throw Error(with_name(name, fmt::format("the model {} has no code counts, so it cannot use the {} coder "
+                                              "(use --coder zstd or raw)", path, coder_name(coder))));
   }
 
   BitstreamHeader header_for(const IndexMaps& maps, int k, Coder coder) const {
@@ -248,12 +248,13 @@ struct Codec::Impl {
     for (int l = 0; l < k; ++l) {
       const auto& symbols = maps.maps[l];
       const uint32_t* ctx = nullptr;
-      if (coder == Coder::Rans) {
+      const bool rans = coder == Coder::Rans || coder == Coder::RansCtx;
+      if (rans) {
         if (!hr || l == 0) contexts.assign(symbols.size(), 0);
         ctx = contexts.data();
       }
-      segments.push_back(encode_index_map(symbols.data(), ctx, symbols.size(), entropy[l], coder));
-      if (coder == Coder::Rans && hr) advance_hr_contexts(contexts, symbols, m);
+      segments.push_back(encode_index_map_2d(symbols.data(), ctx, symbols.size(), maps.cols[l], entropy[l], coder));
+      if (rans && hr) advance_hr_contexts(contexts, symbols, m);
     }
     return write_bitstream(header_for(maps, k, coder), segments);
   }
@@ -291,17 +292,18 @@ struct Codec::Impl {
     for (int l = 0; l < k; ++l) {
       const size_t count = size_t(maps.rows[l]) * maps.cols[l];
       const uint32_t* ctx = nullptr;
-      if (h.coder == Coder::Rans) {
+      const bool rans = h.coder == Coder::Rans || h.coder == Coder::RansCtx;
+      if (rans) {
         if (!hr || l == 0) contexts.assign(count, 0);
         ctx = contexts.data();
       }
       const auto& seg = parsed.segments[l];
       try {
-        maps.maps.push_back(decode_index_map(seg.data(), seg.size(), ctx, count, entropy[l], h.coder));
+        maps.maps.push_back(decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder));
       } catch (const Error& e) {
         throw Error(with_name(name, fmt::format("layer {}: {}", l + 1, e.what())));
       }
-      if (h.coder == Coder::Rans && hr) advance_hr_contexts(contexts, maps.maps.back(), static_cast<uint32_t>(c.codes));
+      if (rans && hr) advance_hr_contexts(contexts, maps.maps.back(), static_cast<uint32_t>(c.codes));
     }
     *k_out = k;
     return maps;

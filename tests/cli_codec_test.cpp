@@ -201,7 +201,7 @@ TEST_F(CliCodecTest, ExistingOutputNeedsForce) {
   auto r = hrvq("encode " + a + " -o " + (dir / "a.hrvq") + " --coder raw");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("exists (use --force to overwrite)"), std::string::npos) << r.err;
-  EXPECT_EQ(parse_bitstream(read_file(dir / "a.hrvq"), "x").header.coder, Coder::Rans);
+  EXPECT_EQ(parse_bitstream(read_file(dir / "a.hrvq"), "x").header.coder, Coder::RansCtx);
   r = hrvq("encode " + a + " -o " + (dir / "a.hrvq") + " --coder raw --force");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(parse_bitstream(read_file(dir / "a.hrvq"), "x").header.coder, Coder::Raw);

@@ -62,7 +62,7 @@ TEST_F(CodecTest, RoundTripShapesAndHeader) {
   EXPECT_EQ(parsed.header.codes, 4);
   EXPECT_EQ(parsed.header.layers, 3);
   EXPECT_EQ(parsed.header.layers_present, 3);
-  EXPECT_EQ(parsed.header.coder, Coder::Rans);
+  EXPECT_EQ(parsed.header.coder, Coder::RansCtx);
   EXPECT_EQ(parsed.header.model_fingerprint, codec.fingerprint());
   Image out = codec.decode(bytes, "x");
   EXPECT_EQ(out.width, 37);
@@ -140,7 +140,7 @@ TEST_F(CodecTest, EveryCoderDecodesTheSame) {
   Codec codec(path, cpu());
   Image im = test_image(33, 17, 3);
   std::vector<uint8_t> reference;
-  for (Coder c : {Coder::Rans, Coder::Zstd, Coder::Raw}) {
+  for (Coder c : {Coder::RansCtx, Coder::Rans, Coder::Zstd, Coder::Raw}) {
     EncodeOptions eo;
     eo.coder = c;
     auto bytes = codec.encode(im, eo);

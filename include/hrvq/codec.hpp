@@ -39,7 +39,7 @@ struct CodecOptions {
 
 struct EncodeOptions {
   int layers = 0;            // index maps to write, 1..n; 0 = all the model has
-  Coder coder = Coder::Rans;
+  Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };
 

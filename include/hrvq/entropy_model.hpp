@@ -17,8 +17,13 @@
 namespace hrvq {
 
 // How an index map is turned into bytes. The values are the bitstream's coder field.
-enum class Coder : uint8_t { Raw = 0, Rans = 1, Zstd = 2 };
-Coder parse_coder(const std::string& text);  // "raw|rans|zstd"
+//   Rans:    each position coded with its context's static table (the model's counts).
+//   RansCtx: rANS whose context is (the caller's context, left neighbour's code, code
+//            above); each such context starts from the caller's context's table and
+//            adapts to the image as it is coded, with integer-only updates that the
+//            decoder repeats exactly. Needs the map's width; m <= kMaxCtxSymbols.
+enum class Coder : uint8_t { Raw = 0, Rans = 1, Zstd = 2, RansCtx = 3 };
+Coder parse_coder(const std::string& text);  // "raw|rans|zstd|rans-ctx"
 const char* coder_name(Coder coder);
 bool is_valid_coder(uint8_t value);
 
@@ -26,6 +31,16 @@ bool is_valid_coder(uint8_t value);
 constexpr unsigned kEntropyPrecisionBits = 16;
 // Largest symbol alphabet (m, or K of a flat VQ) the index-map coders accept.
 constexpr uint32_t kMaxSymbols = 4096;
+// Largest alphabet of the adaptive neighbour-context coder: its tables are rebuilt after
+// every symbol, O(m) each.
+constexpr uint32_t kMaxCtxSymbols = 256;
+// The adaptive model's constants (format/bitstream.md, "rans-ctx"): a new context's
+// counts are 1 + floor(kCtxPriorWeight * n_s / N) from its base table's counts n_s
+// (N = their sum); each coded symbol adds kCtxIncrement; when the sum exceeds
+// kCtxLimit every count c becomes (c + 1) / 2.
+constexpr uint32_t kCtxPriorWeight = 32;
+constexpr uint32_t kCtxIncrement = 16;
+constexpr uint32_t kCtxLimit = 4096;
 
 // Bits per index in the raw coder: ceil(log2 m), 0 for m = 1.
 unsigned raw_bits_per_symbol(uint32_t m);
@@ -80,6 +95,14 @@ std::vector<uint8_t> encode_index_map(const uint16_t* symbols, const uint32_t* c
 // bounded by `count`.
 std::vector<uint16_t> decode_index_map(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
                                        const LayerEntropyModel& model, Coder coder);
+
+// The same for a map of `width` columns (count / width rows), which every coder accepts
+// and RansCtx needs (its neighbours are left and above). The functions above are these
+// with width = count (one row).
+std::vector<uint8_t> encode_index_map_2d(const uint16_t* symbols, const uint32_t* contexts, size_t count,
+                                         size_t width, const LayerEntropyModel& model, Coder coder);
+std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
+                                          size_t width, const LayerEntropyModel& model, Coder coder);
 
 // HR bookkeeping: turns the contexts of layer i (parent global indices p_{i-1}) into
 // those of layer i+1, p_i = p_{i-1} * m + local_i, in place. Throws if a global index

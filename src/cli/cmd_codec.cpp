@@ -161,13 +161,14 @@ void add_common(CLI::App* cmd, CommonArgs& a) {
 void register_encode(CLI::App& app) {
   struct Args : CommonArgs {
     std::string model;
-    std::string coder = "rans";
+    std::string coder = "rans-ctx";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
   cmd->add_option("-m,--model", args->model, "Model file (default: the bundled photo model)");
   add_common(cmd, *args);
-  cmd->add_option("--coder", args->coder, "rans|zstd|raw")->capture_default_str();
+  cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
+      ->capture_default_str();
   cmd->callback([args] {
     auto& a = *args;
     const Coder coder = parse_coder(a.coder);

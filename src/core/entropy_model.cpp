@@ -1,5 +1,9 @@
 #include "hrvq/entropy_model.hpp"
 
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
 #include <zstd.h>
 
 #include <algorithm>
@@ -102,7 +106,8 @@ Coder parse_coder(const std::string& text) {
   if (text == "raw") return Coder::Raw;
   if (text == "rans") return Coder::Rans;
   if (text == "zstd") return Coder::Zstd;
-  throw Error("unknown coder '" + text + "' (expected raw, rans or zstd)");
+  if (text == "rans-ctx") return Coder::RansCtx;
+  throw Error("unknown coder '" + text + "' (expected rans-ctx, rans, zstd or raw)");
 }
 
 const char* coder_name(Coder coder) {
@@ -110,11 +115,12 @@ const char* coder_name(Coder coder) {
     case Coder::Raw: return "raw";
     case Coder::Rans: return "rans";
     case Coder::Zstd: return "zstd";
+    case Coder::RansCtx: return "rans-ctx";
   }
   return "?";
 }
 
-bool is_valid_coder(uint8_t value) { return value <= static_cast<uint8_t>(Coder::Zstd); }
+bool is_valid_coder(uint8_t value) { return value <= static_cast<uint8_t>(Coder::RansCtx); }
 
 unsigned raw_bits_per_symbol(uint32_t m) {
   unsigned bits = 0;
@@ -125,7 +131,8 @@ unsigned raw_bits_per_symbol(uint32_t m) {
 size_t min_encoded_size(Coder coder, uint32_t m, size_t count) {
   switch (coder) {
     case Coder::Raw: return max_encoded_size(Coder::Raw, m, count);
-    case Coder::Rans: return 4;  // the final state
+    case Coder::Rans:
+    case Coder::RansCtx: return 4;  // the final state
     case Coder::Zstd: return 8;  // magic, frame header descriptor, one block header
   }
   return 0;
@@ -136,7 +143,8 @@ size_t max_encoded_size(Coder coder, uint32_t m, size_t count) {
     case Coder::Raw: return (count * raw_bits_per_symbol(m) + 7) / 8;
     // A symbol of frequency >= 1 out of 2^16 costs at most 16 bits, i.e. at most two
     // renormalization bytes; plus the 4-byte final state.
-    case Coder::Rans: return 2 * count + 4;
+    case Coder::Rans:
+    case Coder::RansCtx: return 2 * count + 4;
     case Coder::Zstd: return ZSTD_compressBound(count * zstd_bytes_per_symbol(m));
   }
   return 0;
@@ -192,11 +200,83 @@ double LayerEntropyModel::exact_cross_entropy_bits(const uint16_t* symbols, cons
   return bits;
 }
 
+namespace {
+
+// The adaptive neighbour-context model of RansCtx. Encoder and decoder run the same
+// sequence of lookups and updates, in raster order, so their tables agree exactly.
+class NeighbourContexts {
+ public:
+  NeighbourContexts(const LayerEntropyModel& base, size_t width) : base_(base), m_(base.num_symbols()), width_(width) {
+    if (m_ > kMaxCtxSymbols)
+      throw Error("the rans-ctx coder supports at most " + std::to_string(kMaxCtxSymbols) + " codes per codebook");
+    if (width_ == 0) throw Error("rans-ctx coding needs the map's width");
+  }
+
+  // The table for position k of `symbols` (whose earlier entries are already known).
+  const QuantizedCdf& table(size_t k, const uint16_t* symbols, uint32_t base_context) {
+    const uint64_t left = k % width_ ? symbols[k - 1] : m_;
+    const uint64_t above = k >= width_ ? symbols[k - width_] : m_;
+    const uint64_t key = (uint64_t{base_context} * (m_ + 1) + left) * (m_ + 1) + above;
+    auto [it, fresh] = index_.try_emplace(key, entries_.size());
+    if (fresh) {
+      entries_.emplace_back();
+      Entry& e = entries_.back();
+      e.counts.resize(m_);
+      const auto& n = base_.counts();
+      uint64_t total = 0;
+      for (uint32_t s = 0; s < m_; ++s) total += n[size_t(base_context) * m_ + s];
+      for (uint32_t s = 0; s < m_; ++s) {
+        const uint64_t ns = n[size_t(base_context) * m_ + s];
+        e.counts[s] = 1 + (total ? static_cast<uint64_t>((static_cast<unsigned __int128>(ns) * kCtxPriorWeight) / total) : 0);
+      }
+      e.cdf = QuantizedCdf::from_counts(e.counts.data(), m_, kEntropyPrecisionBits);
+    }
+    current_ = &entries_[it->second];
+    return current_->cdf;
+  }
+
+  // Counts the symbol just coded with the table last returned.
+  void update(uint32_t symbol) {
+    Entry& e = *current_;
+    e.counts[symbol] += kCtxIncrement;
+    uint64_t sum = 0;
+    for (uint64_t c : e.counts) sum += c;
+    if (sum > kCtxLimit)
+      for (uint64_t& c : e.counts) c = (c + 1) / 2;
+    e.cdf = QuantizedCdf::from_counts(e.counts.data(), m_, kEntropyPrecisionBits);
+  }
+
+ private:
+  struct Entry {
+    std::vector<uint64_t> counts;
+    QuantizedCdf cdf;
+  };
+  const LayerEntropyModel& base_;
+  uint32_t m_;
+  size_t width_;
+  std::unordered_map<uint64_t, size_t> index_;
+  std::deque<Entry> entries_;  // stable addresses as contexts are added
+  Entry* current_ = nullptr;
+};
+
+}  // namespace
+
 std::vector<uint8_t> encode_index_map(const uint16_t* symbols, const uint32_t* contexts, size_t count,
                                       const LayerEntropyModel& model, Coder coder) {
+  return encode_index_map_2d(symbols, contexts, count, count ? count : 1, model, coder);
+}
+
+std::vector<uint16_t> decode_index_map(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
+                                       const LayerEntropyModel& model, Coder coder) {
+  return decode_index_map_2d(data, size, contexts, count, count ? count : 1, model, coder);
+}
+
+std::vector<uint8_t> encode_index_map_2d(const uint16_t* symbols, const uint32_t* contexts, size_t count,
+                                         size_t width, const LayerEntropyModel& model, Coder coder) {
   const uint32_t m = model.num_symbols();
   if (m == 0) throw Error("entropy model is empty");
-  if (coder == Coder::Rans && count > 0 && !contexts) throw Error("rANS coding needs a context per position");
+  const bool rans = coder == Coder::Rans || coder == Coder::RansCtx;
+  if (rans && count > 0 && !contexts) throw Error("rANS coding needs a context per position");
   for (size_t k = 0; k < count; ++k)
     if (symbols[k] >= m) throw Error("index map holds an index >= m");
   switch (coder) {
@@ -210,20 +290,33 @@ std::vector<uint8_t> encode_index_map(const uint16_t* symbols, const uint32_t* c
       }
       return enc.finish();
     }
+    case Coder::RansCtx: {
+      NeighbourContexts tables(model, width);
+      RansEncoder enc;
+      for (size_t k = 0; k < count; ++k) {
+        if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
+        enc.put(symbols[k], tables.table(k, symbols, contexts[k]));
+        tables.update(symbols[k]);
+      }
+      return enc.finish();
+    }
   }
   throw Error("unknown coder");
 }
 
-std::vector<uint16_t> decode_index_map(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
-                                       const LayerEntropyModel& model, Coder coder) {
+std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
+                                          size_t width, const LayerEntropyModel& model, Coder coder) {
   const uint32_t m = model.num_symbols();
   if (m == 0) throw Error("entropy model is empty");
   switch (coder) {
     case Coder::Raw: return decode_raw(data, size, count, m);
     case Coder::Zstd: return decode_zstd(data, size, count, m);
-    case Coder::Rans: {
-      if (size > max_encoded_size(Coder::Rans, m, count)) throw Error("rANS stream corrupt (too long)");
+    case Coder::Rans:
+    case Coder::RansCtx: {
+      if (size > max_encoded_size(coder, m, count)) throw Error("rANS stream corrupt (too long)");
       if (count > 0 && !contexts) throw Error("rANS decoding needs a context per position");
+      std::unique_ptr<NeighbourContexts> tables;
+      if (coder == Coder::RansCtx) tables = std::make_unique<NeighbourContexts>(model, width);
       RansDecoder dec(data, size);
       // A few bytes can legitimately expand to many symbols, so the payload size does
       // not bound `count`; growing as we go keeps garbage that fails early cheap.
@@ -231,7 +324,13 @@ std::vector<uint16_t> decode_index_map(const uint8_t* data, size_t size, const u
       out.reserve(std::min<size_t>(count, size_t{1} << 20));
       for (size_t k = 0; k < count; ++k) {
         if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-        out.push_back(static_cast<uint16_t>(dec.get(model.cdf(contexts[k]))));
+        if (tables) {
+          out.push_back(0);  // the slot table() may read as "left" is never k itself
+          out[k] = static_cast<uint16_t>(dec.get(tables->table(k, out.data(), contexts[k])));
+          tables->update(out[k]);
+        } else {
+          out.push_back(static_cast<uint16_t>(dec.get(model.cdf(contexts[k]))));
+        }
       }
       dec.finish();
       return out;

@@ -171,7 +171,7 @@ TEST(Bitstream, RejectsImpossibleHeaders) {
       {29, {128}},
       {30, {4}},                 // quantizer
       {30, {1}},                 // vq with 3 layers
-      {31, {3}},                 // coder
+      {31, {4}},                 // coder
       {32, {1, 0}},              // m = 1
       {32, {0x01, 0x10}},        // m = 4097
       {34, {0}},                 // n = 0

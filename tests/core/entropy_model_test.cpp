@@ -54,8 +54,8 @@ void expect_round_trip(const std::vector<uint16_t>& syms, const std::vector<uint
 TEST(Coder, Names) {
   for (Coder c : kCoders) EXPECT_EQ(parse_coder(coder_name(c)), c);
   EXPECT_THROW(parse_coder("huffman"), Error);
-  EXPECT_TRUE(is_valid_coder(2));
-  EXPECT_FALSE(is_valid_coder(3));
+  EXPECT_TRUE(is_valid_coder(3));
+  EXPECT_FALSE(is_valid_coder(4));
 }
 
 TEST(LayerEntropyModel, RejectsBadShapes) {

@@ -43,9 +43,10 @@ void decode_all(const ParsedBitstream& p) {
     const std::vector<uint8_t>& seg = p.segments[layer];
     std::vector<uint16_t> chosen;
     bool ok = false;
-    for (Coder coder : {Coder::Raw, Coder::Rans, Coder::Zstd}) {
+    const size_t width = h.grid_w && positions % h.grid_w == 0 ? h.grid_w : positions;
+    for (Coder coder : {Coder::Raw, Coder::Rans, Coder::Zstd, Coder::RansCtx}) {
       try {
-        auto out = decode_index_map(seg.data(), seg.size(), contexts.data(), positions, *model, coder);
+        auto out = decode_index_map_2d(seg.data(), seg.size(), contexts.data(), positions, width, *model, coder);
         if (out.size() != positions) __builtin_trap();
         for (uint16_t s : out)
           if (s >= h.codes) __builtin_trap();
