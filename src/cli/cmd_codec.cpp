@@ -108,37 +108,77 @@ Outputs plan_outputs(const CommonArgs& a, const std::string& extension) {
   return outputs;
 }
 
-// Runs job(i) for every input on `jobs` threads. A failure is reported on its own line
-// and does not stop the others; returns the number of failures.
-size_t run_all(const std::vector<std::string>& inputs, int jobs, const std::function<void(size_t)>& job) {
-  std::atomic<size_t> next{0}, failures{0};
-  auto report = [&](size_t i, const std::string& problem) {
+// Runs job(i) for input i; a failure is reported on its own line ("hrvq: IN: problem")
+// and counted, never thrown. Returns whether the job succeeded.
+bool guarded(const std::vector<std::string>& inputs, size_t i, std::atomic<size_t>& failures,
+             const std::function<void()>& job) {
+  auto report = [&](const std::string& problem) {
     // Messages that already name the input are printed as they are.
     const std::string name = display(inputs[i]);
     const bool named = problem.compare(0, name.size() + 2, name + ": ") == 0;
     say("hrvq: " + (named ? problem : name + ": " + problem));
     ++failures;
   };
+  try {
+    job();
+    return true;
+  } catch (const Error& e) {
+    report(e.what());
+  } catch (const c10::Error& e) {
+    report("internal error: " + first_line(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    report("out of memory");
+  } catch (const std::exception& e) {
+    report(first_line(e.what()));
+  }
+  return false;
+}
+
+// Runs job(i) for every input on `jobs` threads. A failure is reported on its own line
+// and does not stop the others; returns the number of failures.
+size_t run_all(const std::vector<std::string>& inputs, int jobs, const std::function<void(size_t)>& job) {
+  std::atomic<size_t> next{0}, failures{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < inputs.size();) {
-      try {
-        job(i);
-      } catch (const Error& e) {
-        report(i, e.what());
-      } catch (const c10::Error& e) {
-        report(i, "internal error: " + first_line(e.what_without_backtrace()));
-      } catch (const std::bad_alloc&) {
-        report(i, "out of memory");
-      } catch (const std::exception& e) {
-        report(i, first_line(e.what()));
-      }
-    }
+    for (size_t i; (i = next++) < inputs.size();) guarded(inputs, i, failures, [&] { job(i); });
   };
   const size_t threads = std::min<size_t>(static_cast<size_t>(std::max(jobs, 1)), inputs.size());
   std::vector<std::thread> pool;
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  return failures;
+}
+
+// With one worker the inputs go `chunk` at a time: each is loaded on its own (its
+// failure stays its own), then the loaded ones go through one batched call, in which
+// same-size images share forward passes (what a GPU wants). If the batched call fails,
+// its inputs are redone one by one, so that only the bad one fails.
+template <typename Item>
+size_t run_chunked(const std::vector<std::string>& inputs, size_t chunk, const std::function<Item(size_t)>& load,
+                   const std::function<void(const std::vector<size_t>&, std::vector<Item>&,
+                                            std::atomic<size_t>& failures)>& batch,
+                   const std::function<void(size_t, Item&)>& single) {
+  std::atomic<size_t> failures{0};
+  for (size_t start = 0; start < inputs.size(); start += chunk) {
+    std::vector<size_t> ids;
+    std::vector<Item> items;
+    for (size_t i = start; i < std::min(inputs.size(), start + chunk); ++i) {
+      Item item;
+      if (guarded(inputs, i, failures, [&] { item = load(i); })) {
+        ids.push_back(i);
+        items.push_back(std::move(item));
+      }
+    }
+    if (ids.empty()) continue;
+    bool batched = false;
+    try {
+      batch(ids, items, failures);
+      batched = true;
+    } catch (const std::exception&) {
+    }
+    if (!batched)
+      for (size_t k = 0; k < ids.size(); ++k) guarded(inputs, ids[k], failures, [&] { single(ids[k], items[k]); });
+  }
   return failures;
 }
 
@@ -179,23 +219,23 @@ void register_encode(CLI::App& app) {
     options.warn = warn;
     const Codec codec(a.model.empty() ? default_model_path() : a.model, options);
     const bool verbose = globals().verbose > 0;
-    size_t failed = run_all(a.inputs, a.jobs, [&](size_t i) {
-      const std::string& in = a.inputs[i];
-      const std::string name = display(in);
+    EncodeOptions eo;
+    eo.layers = a.layers;
+    eo.coder = coder;
+    // Reads input i; checked here too so that no time is spent on one whose output stays.
+    auto load = [&](size_t i) {
+      const std::string name = display(a.inputs[i]);
       planned.check(i);
-      // Checked here too so that no time is spent on an input whose output stays.
       if (!a.force && outputs[i] != "-" && file_exists(outputs[i]))
         throw Error(fmt::format("{}: exists (use --force to overwrite)", outputs[i]));
       ImageReadNotes notes;
-      auto file = read_file(in);
+      auto file = read_file(a.inputs[i]);
       Image image = decode_image(file.data(), file.size(), name, &notes);
-      file = {};
       if (notes.dropped_alpha) warn(name + ": alpha channel dropped");
-      EncodeOptions eo;
-      eo.layers = a.layers;
-      eo.coder = coder;
-      eo.name = name;
-      auto bytes = codec.encode(image, eo);
+      return image;
+    };
+    auto finish = [&](size_t i, const Image& image, const std::vector<uint8_t>& bytes) {
+      const std::string name = display(a.inputs[i]);
       write_file_atomic(outputs[i], bytes, a.force);
       if (verbose || chatty()) {
         const double bpp = 8.0 * bytes.size() / (double(image.width) * image.height);
@@ -207,7 +247,30 @@ void register_encode(CLI::App& app) {
         }
         say(line);
       }
-    });
+    };
+    auto encode_one = [&](size_t i, Image& image) {
+      EncodeOptions o = eo;
+      o.name = display(a.inputs[i]);
+      finish(i, image, codec.encode(image, o));
+    };
+    size_t failed;
+    if (a.jobs > 1 || a.inputs.size() == 1) {
+      failed = run_all(a.inputs, a.jobs, [&](size_t i) {
+        Image image = load(i);
+        encode_one(i, image);
+      });
+    } else {
+      failed = run_chunked<Image>(
+          a.inputs, static_cast<size_t>(std::max(1, options.batch)), load,
+          [&](const std::vector<size_t>& ids, std::vector<Image>& images, std::atomic<size_t>& failures) {
+            std::vector<std::string> names;
+            for (size_t i : ids) names.push_back(display(a.inputs[i]));
+            auto streams = codec.encode_batch(images, eo, names);
+            for (size_t k = 0; k < ids.size(); ++k)
+              guarded(a.inputs, ids[k], failures, [&] { finish(ids[k], images[k], streams[k]); });
+          },
+          encode_one);
+    }
     if (failed) exit_failed();
   });
 }
@@ -250,21 +313,57 @@ void register_decode(CLI::App& app) {
     options.warn = warn;
     ModelSet models(a.models, true, options);
     const bool verbose = globals().verbose > 0;
-    size_t failed = run_all(a.inputs, a.jobs, [&](size_t i) {
-      const std::string& in = a.inputs[i];
-      const std::string name = display(in);
+    struct Stream {
+      std::vector<uint8_t> bytes;
+      const Codec* codec = nullptr;
+    };
+    auto load = [&](size_t i) {
+      const std::string name = display(a.inputs[i]);
       planned.check(i);
       if (!a.force && outputs[i] != "-" && file_exists(outputs[i]))
         throw Error(fmt::format("{}: exists (use --force to overwrite)", outputs[i]));
+      Stream st;
       // No valid file is larger: 16 layers of at most 2 bytes per position plus headers.
-      auto bytes = read_file(in, uint64_t{1} << 34);
-      const Codec& codec = models.codec_for(bytes.data(), bytes.size(), name);
-      Image image = codec.decode(bytes, name, a.layers);
+      st.bytes = read_file(a.inputs[i], uint64_t{1} << 34);
+      st.codec = &models.codec_for(st.bytes.data(), st.bytes.size(), name);
+      return st;
+    };
+    auto finish = [&](size_t i, const Image& image) {
       write_image(image, outputs[i], format, a.quality, a.force);
       if (verbose || chatty())
-        say(fmt::format("{} -> {}: {}x{}, {} channel{}", name, display_out(outputs[i]), image.width, image.height,
-                        image.channels, image.channels == 1 ? "" : "s"));
-    });
+        say(fmt::format("{} -> {}: {}x{}, {} channel{}", display(a.inputs[i]), display_out(outputs[i]), image.width,
+                        image.height, image.channels, image.channels == 1 ? "" : "s"));
+    };
+    auto decode_one = [&](size_t i, Stream& st) { finish(i, st.codec->decode(st.bytes, display(a.inputs[i]), a.layers)); };
+    size_t failed;
+    if (a.jobs > 1 || a.inputs.size() == 1) {
+      failed = run_all(a.inputs, a.jobs, [&](size_t i) {
+        Stream st = load(i);
+        decode_one(i, st);
+      });
+    } else {
+      failed = run_chunked<Stream>(
+          a.inputs, static_cast<size_t>(std::max(1, options.batch)), load,
+          [&](const std::vector<size_t>& ids, std::vector<Stream>& streams, std::atomic<size_t>& failures) {
+            // One batched call per model; decode_batch pairs same-size images inside it.
+            std::map<const Codec*, std::vector<size_t>> by_model;
+            for (size_t k = 0; k < ids.size(); ++k) by_model[streams[k].codec].push_back(k);
+            std::vector<Image> images(ids.size());
+            for (auto& [codec, ks] : by_model) {
+              std::vector<std::vector<uint8_t>> bytes;
+              std::vector<std::string> names;
+              for (size_t k : ks) {
+                bytes.push_back(streams[k].bytes);
+                names.push_back(display(a.inputs[ids[k]]));
+              }
+              auto out = codec->decode_batch(bytes, names, a.layers);
+              for (size_t j = 0; j < ks.size(); ++j) images[ks[j]] = std::move(out[j]);
+            }
+            for (size_t k = 0; k < ids.size(); ++k)
+              guarded(a.inputs, ids[k], failures, [&] { finish(ids[k], images[k]); });
+          },
+          decode_one);
+    }
     if (failed) exit_failed();
   });
 }
