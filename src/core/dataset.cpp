@@ -71,10 +71,10 @@ static bool is_regular(const std::string& path) {
 
 // Names of the regular files directly in `dir` that `keep` accepts, sorted bytewise.
 // The name is checked first: an FFHQ folder holds 70000 files that need no stat().
-static std::vector<std::string> list_files(const std::string& dir, bool (*keep)(const std::string&)) {
+std::vector<std::pair<std::string, unsigned char>> read_directory(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) throw_errno(dir, errno);
-  std::vector<std::string> names;
+  std::vector<std::pair<std::string, unsigned char>> entries;
   for (;;) {
     errno = 0;
     dirent* e = ::readdir(d);
@@ -85,7 +85,15 @@ static std::vector<std::string> list_files(const std::string& dir, bool (*keep)(
       break;
     }
     std::string name = e->d_name;
-    if (name == "." || name == ".." || !keep(name)) continue;
+    if (name != "." && name != "..") entries.emplace_back(std::move(name), e->d_type);
+  }
+  return entries;
+}
+
+static std::vector<std::string> list_files(const std::string& dir, bool (*keep)(const std::string&)) {
+  std::vector<std::string> names;
+  for (const auto& [name, type] : read_directory(dir)) {
+    if (!keep(name)) continue;
     if (is_regular(join_path(dir, name))) names.push_back(name);
   }
   std::sort(names.begin(), names.end());

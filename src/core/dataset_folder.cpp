@@ -46,25 +46,14 @@ class FolderDataset : public Dataset {
 // cannot make the walk endless.
 void walk(const std::string& dir, const std::string& rel, std::vector<std::string>& out, int depth) {
   if (depth > 64) throw Error(fmt::format("{}: folders nested too deeply", dir));
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) throw_errno(dir, errno);
   std::vector<std::pair<std::string, bool>> entries;  // name, is folder
-  for (;;) {
-    errno = 0;
-    dirent* e = ::readdir(d);
-    if (!e) {
-      int err = errno;
-      ::closedir(d);
-      if (err != 0) throw_errno(dir, err);
-      break;
-    }
-    std::string name = e->d_name;
+  for (const auto& [name, d_type] : read_directory(dir)) {
     // Hidden entries: ".", "..", and things like macOS "._x.jpg" resource forks that
     // carry an image extension but are not images.
     if (name.empty() || name[0] == '.') continue;
     // d_type spares a stat() per file (ImageNet has 1.28 million); links and file
     // systems that do not fill it in are looked at.
-    unsigned char type = e->d_type;
+    unsigned char type = d_type;
     if (type == DT_UNKNOWN) {
       struct stat lst;
       if (::lstat(join_path(dir, name).c_str(), &lst) != 0) continue;  // vanished while listing

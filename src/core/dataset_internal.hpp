@@ -24,6 +24,9 @@ std::vector<uint8_t> read_bounded(const std::string& path, uint64_t max_bytes);
 std::string lower(std::string text);
 std::string base_name(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
+// The entries of `dir` (without "." and ".."), with readdir's d_type (DT_UNKNOWN where
+// the file system does not say). A failure to open or read the folder throws, naming it.
+std::vector<std::pair<std::string, unsigned char>> read_directory(const std::string& dir);
 bool is_image_name(const std::string& name);      // .png / .jpg / .jpeg, any case
 bool is_idx_images_name(const std::string& name);  // *idx3-ubyte, optionally .gz
 
