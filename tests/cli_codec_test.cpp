@@ -24,18 +24,9 @@ using codec_test::TempDir;
 using codec_test::test_image;
 using codec_test::tiny_config;
 
-struct Result {
-  int exit_code = -1;  // -1: ended by a signal
-  int signal = 0;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using Result = test::CommandResult;
+using test::count_lines;
+using test::slurp;
 
 // A minimal 8-bit RGBA PNG (the library writes only gray and RGB).
 std::vector<uint8_t> rgba_png_file(uint32_t w, uint32_t h) {
@@ -69,8 +60,6 @@ std::vector<uint8_t> rgba_png_file(uint32_t w, uint32_t h) {
   return png;
 }
 
-size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
-
 class CliCodecTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -87,18 +76,7 @@ class CliCodecTest : public ::testing::Test {
 
   // Runs hrvq with the suite's bundled folder as the only model search path.
   Result hrvq(const std::string& args, const std::string& stdin_path = "/dev/null") {
-    std::string out = dir / ".stdout", err = dir / ".stderr";
-    std::string cmd = "HRVQ_MODEL_PATH=" + (*suite_dir / "bundled") + " " + HRVQ_BINARY + " " + args + " <" +
-                      stdin_path + " >" + out + " 2>" + err;
-    int status = std::system(cmd.c_str());
-    Result r;
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    std::filesystem::remove(out);
-    std::filesystem::remove(err);
-    return r;
+    return test::run("HRVQ_MODEL_PATH=" + (*suite_dir / "bundled") + " " + HRVQ_BINARY + " " + args, stdin_path);
   }
 
   std::string png(const std::string& name, int w, int h, int c = 3, uint32_t seed = 1) {

@@ -61,20 +61,23 @@ struct CommandResult {
   std::string out, err;
 };
 
-// Runs a shell command line, capturing stdout and stderr through files.
-inline CommandResult run(const std::string& command) {
+// A whole file's bytes.
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs a shell command line with `stdin_path` as its input, capturing stdout and stderr
+// through files.
+inline CommandResult run(const std::string& command, const std::string& stdin_path = "/dev/null") {
   TempDir tmp;
   std::string out = tmp / "out", err = tmp / "err";
-  int status = std::system((command + " >" + out + " 2>" + err + " </dev/null").c_str());
+  int status = std::system((command + " >" + out + " 2>" + err + " <" + stdin_path).c_str());
   CommandResult r;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
