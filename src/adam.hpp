@@ -17,6 +17,7 @@ class Adam {
   void zero_grad();
   void step();
   int64_t steps() const { return t_; }
+  void set_lr(double lr) { lr_ = lr; }
   void save(ModelFile& file) const;        // tensors "adam.m.<name>", "adam.v.<name>", key adam.t
   void load(const ModelFile& file);
 

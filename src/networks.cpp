@@ -49,6 +49,26 @@ TORCH_MODULE(SubpixelUp);
 
 }  // namespace
 
+void apply_icnr(nn::Module& root) {
+  torch::NoGradGuard no_grad;
+  for (auto& module : root.modules(/*include_self=*/true)) {
+    auto up = std::dynamic_pointer_cast<SubpixelUpImpl>(module);
+    if (!up) continue;
+    // pixel_shuffle sends channel 4c + s to sub-pixel s of output channel c: giving the
+    // four sub-pixels of each channel the same kernel makes the layer start out as
+    // nearest-neighbour upsampling of one convolution, free of checkerboard patterns.
+    auto& w = up->conv->weight;
+    auto& b = up->conv->bias;
+    const int64_t out = w.size(0) / 4;
+    auto base = w.view({out, 4, w.size(1), w.size(2), w.size(3)}).select(1, 0).clone();
+    w.copy_(base.unsqueeze(1).expand({out, 4, w.size(1), w.size(2), w.size(3)}).reshape(w.sizes()));
+    if (b.defined()) {
+      auto base_b = b.view({out, 4}).select(1, 0).clone();
+      b.copy_(base_b.unsqueeze(1).expand({out, 4}).reshape(b.sizes()));
+    }
+  }
+}
+
 nn::AnyModule make_upsample(int in_channels, int out_channels, UpsampleKind kind) {
   if (kind == UpsampleKind::Transpose)
     return nn::AnyModule(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in_channels, out_channels, 4).stride(2).padding(1)));

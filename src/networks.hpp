@@ -35,4 +35,7 @@ TORCH_MODULE(Decoder);
 // on oneDNN where ConvTranspose2d does not in LibTorch 1.13.
 torch::nn::AnyModule make_upsample(int in_channels, int out_channels, UpsampleKind kind);
 
+// ICNR initialisation (Aitken et al. 2017) of every sub-pixel upsampler under `root`.
+void apply_icnr(torch::nn::Module& root);
+
 }  // namespace hrvq

@@ -20,6 +20,7 @@
 #include "hrvq/file_io.hpp"
 #include "hrvq/model_file.hpp"
 #include "model_io.hpp"
+#include "networks.hpp"
 #include "tensor_image.hpp"
 
 namespace hrvq {
@@ -41,12 +42,12 @@ double psnr_from_mse(double mse) { return mse > 0 ? 10.0 * std::log10(1.0 / mse)
 // Rows of each quantizer layer, in code-map order (vq2: top then bottom).
 std::vector<int64_t> table_rows(const ModelConfig& c) { return c.layer_table_sizes(); }
 
-// Pairs every quantizer layer's result with its position in the model's layer order.
+// Pairs every quantizer layer's result with its index map in the model's map order.
 template <typename F>
-void for_each_layer(const ForwardResult& r, F&& f) {
-  int layer = 0;
-  for (const auto& q : r.quant)
-    for (size_t i = 0; i < q.global.size(); ++i) f(layer++, q, i);
+void for_each_layer(const ModelConfig& c, const ForwardResult& r, F&& f) {
+  for (size_t qi = 0; qi < r.quant.size(); ++qi)
+    for (size_t i = 0; i < r.quant[qi].global.size(); ++i)
+      f(c.map_index(static_cast<int>(qi), static_cast<int>(i)), r.quant[qi], i);
 }
 
 struct Checkpoint {
@@ -97,16 +98,7 @@ std::vector<std::vector<uint64_t>> gather_code_counts(HrvqModel& model, const Da
     Batch batch = loader.next();
     auto x = batch_to_tensor(batch).to(device);
     auto maps = model->encode(x);
-    auto quants = model->quantizers();
-    int layer = 0;
-    for (auto& q : quants) {
-      std::vector<torch::Tensor> local;
-      int count = q->layers();
-      for (int i = 0; i < count; ++i) local.push_back(maps[layer + i].reshape({-1}));
-      auto global = q->global_from_local(local);
-      for (int i = 0; i < count; ++i) stats.add(layer + i, global[i]);
-      layer += count;
-    }
+    add_code_stats(c, model->quantizers(), maps, stats);
     seen += static_cast<int64_t>(batch.count);
   }
   model->train(was_training);
@@ -136,7 +128,13 @@ TrainSummary train(const TrainOptions& options) {
     mc = read_model_config(resumed->file.metadata);
     int64_t steps = tc.steps;
     tc = read_train_config(resumed->file.metadata);
-    tc.steps = std::max(tc.steps, steps);
+    const int64_t at = resumed->file.metadata.get_int("train.state.step");
+    if (options.steps_explicit && steps < at)
+      throw Error(fmt::format("{}: the checkpoint is at step {}; --steps {} would end the run before it", ckpt_path,
+                              at, steps));
+    // Ending a run earlier than planned shortens its learning-rate schedule from here on;
+    // ending it at the checkpoint's step writes the final model without training further.
+    tc.steps = options.steps_explicit ? steps : std::max(tc.steps, steps);
   }
   mc.validate();
   if (tc.batch_size < 1 || tc.batch_size > 65536) throw Error(fmt::format("batch size must be in 1..65536, not {}", tc.batch_size));
@@ -144,6 +142,10 @@ TrainSummary train(const TrainOptions& options) {
   if (tc.steps < 0) throw Error("steps must be >= 0");
   if (!(tc.lr > 0)) throw Error("learning rate must be positive");
   if (tc.layer_dropout < 0 || tc.layer_dropout > 1) throw Error("layer dropout must be in [0, 1]");
+  if (tc.lr_schedule != "constant" && tc.lr_schedule != "cosine")
+    throw Error(fmt::format("unknown learning-rate schedule '{}' (expected constant or cosine)", tc.lr_schedule));
+  if (!(tc.lr_final_factor >= 0 && tc.lr_final_factor <= 1)) throw Error("final learning-rate factor must be in [0, 1]");
+  if (tc.warmup < 0) throw Error("warm-up steps must be >= 0");
   if (tc.checkpoint_every <= 0) tc.checkpoint_every = tc.steps > 0 ? tc.steps : 1;
   if (tc.log_every <= 0) tc.log_every = 50;
 
@@ -176,6 +178,17 @@ TrainSummary train(const TrainOptions& options) {
 
   torch::manual_seed(tc.seed);
   HrvqModel model(mc);
+  if (tc.icnr) apply_icnr(*model);
+  if (!options.init_from.empty() && !resumed) {
+    // The quantizer is not taken over: its codebooks are initialised from this run's data
+    // at the first step, so another quantizer layout (or baseline) can follow.
+    LoadedModelFile init = open_model_file(options.init_from);
+    init.file.metadata.set_name(options.init_from);
+    const int copied = load_matching_weights(model, init.file, "quantizer");
+    if (copied == 0)
+      throw Error(fmt::format("{}: --init found no tensor matching this model's encoder or decoder", options.init_from));
+    if (!options.quiet) fmt::print(stderr, "initialised {} tensors from {}\n", copied, options.init_from);
+  }
   std::mt19937_64 rng(tc.seed ^ 0x9e3779b97f4a7c15ull);
   Checkpoint state;
   std::vector<std::pair<std::string, torch::Tensor>> params;
@@ -207,6 +220,7 @@ TrainSummary train(const TrainOptions& options) {
     write_model_config(mc, f.metadata);
     write_train_config(tc, f.metadata);
     f.metadata.set_string("train.data", options.data);
+    if (!options.init_from.empty()) f.metadata.set_string("train.init", options.init_from);
     f.metadata.set_int("train.state.step", step);
     f.metadata.set_int("train.state.epoch", static_cast<int64_t>(loader.epoch()));
     f.metadata.set_int("train.state.batch", static_cast<int64_t>(loader.batch_in_epoch()));
@@ -247,6 +261,8 @@ TrainSummary train(const TrainOptions& options) {
                               "(try a lower --lr)", step + 1, loss_value, file_exists(ckpt_path) ? ckpt_path : "(none yet)"));
     adam.zero_grad();
     result.loss.backward();
+    const double lr_now = learning_rate_at(tc, step);
+    adam.set_lr(lr_now);
     adam.step();
     ++step;
     auto quants = model->quantizers();
@@ -255,7 +271,7 @@ TrainSummary train(const TrainOptions& options) {
       quants[qi]->mark_used(result.quant[qi], step);
       reseeded += quants[qi]->reseed_dead(result.quant[qi], step, tc.reseed_after, rng);
     }
-    for_each_layer(result, [&](int layer, const QuantizeResult& q, size_t i) { window_stats.add(layer, q.global[i]); });
+    for_each_layer(mc, result, [&](int layer, const QuantizeResult& q, size_t i) { window_stats.add(layer, q.global[i]); });
     window_images += static_cast<int64_t>(batch.count);
     ++window_steps;
     window_loss += loss_value;
@@ -289,10 +305,10 @@ TrainSummary train(const TrainOptions& options) {
       log << fmt::format(
           "{{\"step\":{},\"epoch\":{},\"loss\":{:.7g},\"recon\":{:.7g},\"codebook\":{:.7g},\"commitment\":{:.7g},"
           "\"mse\":{:.7g},\"psnr\":{:.4f},\"usage\":[{}],\"perplexity\":[{}],\"reseeded\":{},\"images_per_s\":{:.2f},"
-          "\"elapsed_s\":{:.2f},\"eta_s\":{:.1f}}}\n",
+          "\"elapsed_s\":{:.2f},\"eta_s\":{:.1f},\"lr\":{:.6g}}}\n",
           step, loader.epoch() + 1, window_loss / window_steps, mse, window_cb / window_steps,
           window_commit / window_steps, mse, psnr_from_mse(mse), fmt::join(usage_json, ","), fmt::join(ppl_json, ","),
-          reseeded, ips, total_s, std::isfinite(eta) ? eta : -1.0);
+          reseeded, ips, total_s, std::isfinite(eta) ? eta : -1.0, lr_now);
       log.flush();
       window_stats.clear();
       window_start = now;
@@ -320,6 +336,7 @@ TrainSummary train(const TrainOptions& options) {
   write_model_config(mc, f.metadata);
   write_train_config(tc, f.metadata);
   f.metadata.set_string("train.data", options.data);
+  if (!options.init_from.empty()) f.metadata.set_string("train.init", options.init_from);
   f.metadata.set_int("train.state.step", step);
   store_weights(model, f);
   auto counts = gather_code_counts(model, *dataset, tc, device, lo.threads, tc.count_images);

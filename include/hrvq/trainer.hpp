@@ -20,6 +20,11 @@ struct TrainOptions {
   std::string log_path;          // JSONL log; default: OUTPUT.log.jsonl
   std::string grid_path;         // reconstruction grid PNG; default: OUTPUT.grid.png
   bool resume = false;           // continue from the checkpoint
+  // With resume: train.steps was given by the user, so the run ends there (raised or
+  // lowered, but not below the checkpoint's step). Otherwise a resumed run keeps the
+  // larger of its own step count and train.steps.
+  bool steps_explicit = false;
+  std::string init_from;         // start from this model's matching weights (not its quantizer)
   std::string device = "auto";
   bool amp = false;              // mixed precision (CUDA only)
   int loader_threads = 2;

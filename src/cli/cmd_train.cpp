@@ -15,6 +15,7 @@ struct TrainArgs {
   ModelConfig m;   // values of the flags, applied over the preset when given
   TrainConfig t;
   bool no_flip = false, json = false;
+  CLI::Option* steps_option = nullptr;
 };
 
 }  // namespace
@@ -41,6 +42,7 @@ void register_train(CLI::App& app) {
   over(cmd->add_option("--upsample", a.upsample, "transpose|subpixel"), [](TrainArgs& x) { x.options.model.upsample = parse_upsample_kind(x.upsample); });
   over(cmd->add_option("--channels-in", a.m.image_channels, "Image channels: 1 or 3"), [](TrainArgs& x) { x.options.model.image_channels = x.m.image_channels; });
   over(cmd->add_option("-n,--layers", a.m.layers, "Quantization layers n (hr, rvq)"), [](TrainArgs& x) { x.options.model.layers = x.m.layers; });
+  over(cmd->add_option("--groups", a.m.groups, "Channel groups G, each quantized by its own tree (hr, rvq)"), [](TrainArgs& x) { x.options.model.groups = x.m.groups; });
   over(cmd->add_option("-m,--codes", a.m.codes, "Codes per codebook m (hr, rvq), K (vq, vq2)"), [](TrainArgs& x) { x.options.model.codes = x.m.codes; });
   over(cmd->add_option("--beta", a.m.beta, "Commitment weight beta_i of each layer"), [](TrainArgs& x) { x.options.model.beta = x.m.beta; });
   over(cmd->add_option("--beta0", a.m.beta_ec, "Commitment weight beta_0 of the e_C term"), [](TrainArgs& x) { x.options.model.beta_ec = x.m.beta_ec; });
@@ -52,7 +54,8 @@ void register_train(CLI::App& app) {
   over(cmd->add_flag("--flip", a.t.flip, "Random horizontal flips"), [](TrainArgs& x) { x.options.train.flip = true; });
   over(cmd->add_flag("--no-flip", a.no_flip, "No random flips"), [](TrainArgs& x) { x.options.train.flip = false; });
   over(cmd->add_option("-b,--batch", a.t.batch_size, "Batch size"), [](TrainArgs& x) { x.options.train.batch_size = x.t.batch_size; });
-  over(cmd->add_option("--steps", a.t.steps, "Training steps"), [](TrainArgs& x) { x.options.train.steps = x.t.steps; });
+  a.steps_option = cmd->add_option("--steps", a.t.steps, "Training steps (with --resume: where the run ends)");
+  over(a.steps_option, [](TrainArgs& x) { x.options.train.steps = x.t.steps; });
   over(cmd->add_option("--lr", a.t.lr, "Adam learning rate"), [](TrainArgs& x) { x.options.train.lr = x.t.lr; });
   over(cmd->add_option("--seed", a.t.seed, "Seed of initialisation, data order, crops"), [](TrainArgs& x) { x.options.train.seed = x.t.seed; });
   over(cmd->add_option("--checkpoint-every", a.t.checkpoint_every, "Checkpoint interval in steps"), [](TrainArgs& x) { x.options.train.checkpoint_every = x.t.checkpoint_every; });
@@ -60,6 +63,11 @@ void register_train(CLI::App& app) {
   over(cmd->add_option("--layer-dropout", a.t.layer_dropout, "Probability of decoding from a random first k layers"), [](TrainArgs& x) { x.options.train.layer_dropout = x.t.layer_dropout; });
   over(cmd->add_option("--reseed-after", a.t.reseed_after, "Reseed codes unused for this many steps (0: never)"), [](TrainArgs& x) { x.options.train.reseed_after = x.t.reseed_after; });
   over(cmd->add_option("--count-images", a.t.count_images, "Images used to gather the code counts"), [](TrainArgs& x) { x.options.train.count_images = x.t.count_images; });
+  over(cmd->add_option("--lr-schedule", a.t.lr_schedule, "constant|cosine (cosine decays to --lr-final x lr at the last step)"), [](TrainArgs& x) { x.options.train.lr_schedule = x.t.lr_schedule; });
+  over(cmd->add_option("--lr-final", a.t.lr_final_factor, "Cosine schedule's final learning rate, as a fraction of --lr"), [](TrainArgs& x) { x.options.train.lr_final_factor = x.t.lr_final_factor; });
+  over(cmd->add_option("--warmup", a.t.warmup, "Steps of linear learning-rate warm-up"), [](TrainArgs& x) { x.options.train.warmup = x.t.warmup; });
+  over(cmd->add_flag("--icnr,!--no-icnr", a.t.icnr, "ICNR initialisation of the sub-pixel upsamplers"), [](TrainArgs& x) { x.options.train.icnr = x.t.icnr; });
+  cmd->add_option("--init", a.options.init_from, "Start from this model's encoder and decoder weights (a model file or checkpoint)");
   cmd->add_flag("--resume", a.options.resume, "Continue from the checkpoint (OUTPUT.ckpt)");
   cmd->add_option("--checkpoint", a.options.checkpoint, "Checkpoint path (default OUTPUT.ckpt)");
   cmd->add_option("--log", a.options.log_path, "JSONL log (default OUTPUT.log.jsonl)");
@@ -80,6 +88,7 @@ void register_train(CLI::App& app) {
     x.options.kind = parse_dataset_kind(x.dataset);
     if (!x.subset.empty()) x.options.subset = parse_subset(x.subset);
     x.options.quiet = globals().quiet;
+    x.options.steps_explicit = x.options.resume && x.steps_option->count() > 0;
     TrainSummary s = train(x.options);
     if (x.json)
       fmt::print("{{\"steps\":{},\"seconds\":{:.2f},\"loss\":{:.7g},\"mse\":{:.7g},\"interrupted\":{},\"skipped\":{}}}\n",
