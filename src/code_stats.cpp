@@ -42,4 +42,15 @@ double CodeStats::perplexity(int layer) const {
   return std::exp(h);
 }
 
+void add_code_stats(const ModelConfig& config, const std::vector<ResidualQuantizer>& quantizers,
+                    const std::vector<torch::Tensor>& maps, CodeStats& stats) {
+  for (size_t qi = 0; qi < quantizers.size(); ++qi) {
+    const auto& q = quantizers[qi];
+    std::vector<torch::Tensor> local;
+    for (int i = 0; i < q->layers(); ++i) local.push_back(maps.at(config.map_index(int(qi), i)).reshape({-1}));
+    auto global = q->global_from_local(local);
+    for (int i = 0; i < q->layers(); ++i) stats.add(config.map_index(int(qi), i), global[i]);
+  }
+}
+
 }  // namespace hrvq

@@ -5,6 +5,9 @@
 
 #include <torch/torch.h>
 
+#include "hrvq/config.hpp"
+#include "quantizer.hpp"
+
 namespace hrvq {
 
 class CodeStats {
@@ -24,5 +27,10 @@ class CodeStats {
  private:
   std::vector<std::vector<uint64_t>> counts_;
 };
+
+// Adds a batch's code maps (the model's map order) to `stats`, as global rows of each
+// map's table.
+void add_code_stats(const ModelConfig& config, const std::vector<ResidualQuantizer>& quantizers,
+                    const std::vector<torch::Tensor>& maps, CodeStats& stats);
 
 }  // namespace hrvq

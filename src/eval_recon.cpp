@@ -51,14 +51,7 @@ ReconReport evaluate_reconstruction(const ReconOptions& options) {
     Batch batch = loader.next();
     auto x = batch_to_tensor(batch).to(device);
     auto maps = m.net->encode(x);
-    int layer = 0;
-    for (auto& q : m.net->quantizers()) {
-      std::vector<torch::Tensor> local;
-      for (int i = 0; i < q->layers(); ++i) local.push_back(maps[layer + i].reshape({-1}));
-      auto global = q->global_from_local(local);
-      for (int i = 0; i < q->layers(); ++i) stats.add(layer + i, global[i]);
-      layer += q->layers();
-    }
+    add_code_stats(m.config, m.net->quantizers(), maps, stats);
     for (int k = 1; k <= n; ++k) {
       // The decoder's output quantized to 8 bits, as a decoded image file would be.
       auto y = m.net->decode(maps, k, x.size(2), x.size(3)).clamp(0, 1).mul(255).round().div(255);

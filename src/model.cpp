@@ -1,5 +1,7 @@
 #include "model.hpp"
 
+#include <fmt/format.h>
+
 namespace hrvq {
 
 namespace nn = torch::nn;
@@ -9,24 +11,28 @@ HrvqModelImpl::HrvqModelImpl(const ModelConfig& config) : config_(config) {
   config_.validate();
   const ModelConfig& c = config_;
   encoder_ = register_module("encoder", Encoder(c.image_channels, c.channels, c.res_blocks, c.res_channels, c.downsample));
-  auto make_quantizer = [&](QuantizerKind kind) {
-    return ResidualQuantizer(kind, c.layers, c.codes, c.embed_dim, c.beta, c.beta_ec, c.ema, c.ema_decay);
+  auto make_quantizer = [&](QuantizerKind kind, int dim) {
+    return ResidualQuantizer(kind, c.layers, c.codes, dim, c.beta, c.beta_ec, c.ema, c.ema_decay);
   };
   if (c.quantizer == QuantizerKind::Vq2) {
     top_encoder_ = register_module("top_encoder", Encoder(c.channels, c.channels, c.res_blocks, c.res_channels, 2));
     top_pre_quant_ = register_module("top_pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels, c.embed_dim, 1)));
-    top_quantizer_ = register_module("top_quantizer", make_quantizer(QuantizerKind::Vq));
+    top_quantizer_ = register_module("top_quantizer", make_quantizer(QuantizerKind::Vq, c.embed_dim));
     top_decoder_ = register_module("top_decoder", Decoder(c.embed_dim, c.embed_dim, c.channels, c.res_blocks,
                                                           c.res_channels, 2, c.upsample));
     top_upsample_ = make_upsample(c.embed_dim, c.embed_dim, c.upsample);
     register_module("top_upsample", top_upsample_.ptr());
     pre_quant_ = register_module("pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels + c.embed_dim, c.embed_dim, 1)));
-    quantizer_ = register_module("quantizer", make_quantizer(QuantizerKind::Vq));
+    quantizer_ = register_module("quantizer", make_quantizer(QuantizerKind::Vq, c.embed_dim));
     decoder_ = register_module("decoder", Decoder(2 * c.embed_dim, c.image_channels, c.channels, c.res_blocks,
                                                   c.res_channels, c.downsample, c.upsample));
   } else {
     pre_quant_ = register_module("pre_quant", nn::Conv2d(nn::Conv2dOptions(c.channels, c.embed_dim, 1)));
-    quantizer_ = register_module("quantizer", make_quantizer(c.quantizer));
+    const int group_dim = c.embed_dim / c.groups;
+    quantizer_ = register_module("quantizer", make_quantizer(c.quantizer, group_dim));
+    groups_.push_back(quantizer_);
+    for (int g = 1; g < c.groups; ++g)
+      groups_.push_back(register_module(fmt::format("quantizer_g{}", g), make_quantizer(c.quantizer, group_dim)));
     decoder_ = register_module("decoder", Decoder(c.embed_dim, c.image_channels, c.channels, c.res_blocks,
                                                   c.res_channels, c.downsample, c.upsample));
   }
@@ -34,7 +40,7 @@ HrvqModelImpl::HrvqModelImpl(const ModelConfig& config) : config_(config) {
 
 std::vector<ResidualQuantizer> HrvqModelImpl::quantizers() const {
   if (config_.quantizer == QuantizerKind::Vq2) return {top_quantizer_, quantizer_};
-  return {quantizer_};
+  return groups_;
 }
 
 std::vector<std::pair<int64_t, int64_t>> HrvqModelImpl::latent_grid(int64_t height, int64_t width) const {
@@ -43,6 +49,11 @@ std::vector<std::pair<int64_t, int64_t>> HrvqModelImpl::latent_grid(int64_t heig
   int64_t h = ph / config_.downsample, w = pw / config_.downsample;
   if (config_.quantizer == QuantizerKind::Vq2) return {{h / 2, w / 2}, {h, w}};
   return std::vector<std::pair<int64_t, int64_t>>(config_.num_layers(), {h, w});
+}
+
+std::vector<torch::Tensor> HrvqModelImpl::split_groups(const torch::Tensor& zf) const {
+  if (groups_.size() == 1) return {zf};
+  return zf.chunk(static_cast<int64_t>(groups_.size()), 1);
 }
 
 torch::Tensor HrvqModelImpl::pad(const torch::Tensor& images) const {
@@ -97,9 +108,17 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
   } else {
     auto z = pre_quant_->forward(features);
     auto zf = flatten(z);
-    auto q = quantizer_->forward(zf);
-    decoder_input = unflatten(straight_through(zf, q, decode_layers), z.sizes());
-    out.quant.push_back(std::move(q));
+    auto parts = split_groups(zf);
+    std::vector<torch::Tensor> inputs;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      auto zg = parts[g].contiguous();
+      auto q = groups_[g]->forward(zg);
+      const int kg = config_.group_prefix(decode_layers, static_cast<int>(g));
+      // A group with no map in the prefix contributes nothing, as in a decoder given none.
+      inputs.push_back(kg == 0 ? torch::zeros_like(zg) : straight_through(zg, q, kg));
+      out.quant.push_back(std::move(q));
+    }
+    decoder_input = unflatten(inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 1), z.sizes());
   }
   auto y = decoder_->forward(decoder_input);
   out.reconstruction = y.slice(2, 0, h).slice(3, 0, w) + 0.5;
@@ -131,7 +150,11 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images) {
     to_maps(qb, zb);
   } else {
     auto z = pre_quant_->forward(features);
-    to_maps(quantizer_->forward(flatten(z)), z);
+    auto parts = split_groups(flatten(z));
+    std::vector<QuantizeResult> results;
+    for (size_t g = 0; g < groups_.size(); ++g) results.push_back(groups_[g]->forward(parts[g].contiguous()));
+    for (int i = 0; i < config_.layers; ++i)
+      for (auto& q : results) maps.push_back(q.local[i].view({z.size(0), z.size(2), z.size(3)}));
   }
   return maps;
 }
@@ -153,7 +176,22 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
                       : vectors_of(quantizer_, {codes.at(1)}, 0);
     decoder_input = torch::cat({top_upsample_.forward(top), bottom}, 1);
   } else {
-    decoder_input = vectors_of(quantizer_, codes, decode_layers);
+    const int given = static_cast<int>(codes.size());
+    const int k = decode_layers <= 0 || decode_layers > given ? given : decode_layers;
+    const int G = static_cast<int>(groups_.size());
+    std::vector<torch::Tensor> parts;
+    for (int g = 0; g < G; ++g) {
+      std::vector<torch::Tensor> group_maps;
+      for (int j = g; j < k; j += G) group_maps.push_back(codes[j]);
+      if (group_maps.empty()) {
+        const auto& m = codes.at(0);
+        parts.push_back(torch::zeros({m.size(0), config_.embed_dim / G, m.size(1), m.size(2)},
+                                     groups_[g]->codebook(0).options()));
+      } else {
+        parts.push_back(vectors_of(groups_[g], group_maps, 0));
+      }
+    }
+    decoder_input = G == 1 ? parts[0] : torch::cat(parts, 1);
   }
   auto y = decoder_->forward(decoder_input);
   return y.slice(2, 0, height).slice(3, 0, width) + 0.5;

@@ -19,28 +19,32 @@ struct ForwardResult {
   std::vector<QuantizeResult> quant;  // one per quantizer (two for vq2: top, bottom)
 };
 
-// Local code maps of a batch: one (B, h_i, w_i) int64 tensor per layer
-// (vq2: top then bottom).
+// Local code maps of a batch: one (B, h_i, w_i) int64 tensor per index map, in the
+// model's map order (ModelConfig::map_index: layer by layer across groups; vq2: top
+// then bottom).
 using CodeMaps = std::vector<torch::Tensor>;
 
 class HrvqModelImpl : public torch::nn::Module {
  public:
   explicit HrvqModelImpl(const ModelConfig& config);
 
-  // decode_layers = k decodes from the first k layers (0 = all).
+  // decode_layers = k decodes from the first k index maps (0 = all).
   ForwardResult forward(const torch::Tensor& images, int decode_layers = 0);
   CodeMaps encode(const torch::Tensor& images);
   // Images of `height` x `width` from the code maps of the padded grid.
   torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
 
   const ModelConfig& config() const { return config_; }
-  // The quantizers: one, or top and bottom for vq2.
+  // The quantizers: one per channel group, or top and bottom for vq2; ForwardResult::quant
+  // follows the same order.
   std::vector<ResidualQuantizer> quantizers() const;
   // Grid of latent positions (rows, cols) for an image of the given size, per layer.
   std::vector<std::pair<int64_t, int64_t>> latent_grid(int64_t height, int64_t width) const;
 
  private:
   torch::Tensor pad(const torch::Tensor& images) const;
+  // (N, D) latents to G contiguous-channel groups of (N, D/G).
+  std::vector<torch::Tensor> split_groups(const torch::Tensor& zf) const;
   // Flattens (B, D, h, w) to (B*h*w, D) and back.
   static torch::Tensor flatten(const torch::Tensor& z);
   static torch::Tensor unflatten(const torch::Tensor& flat, const torch::IntArrayRef& like);
@@ -49,6 +53,8 @@ class HrvqModelImpl : public torch::nn::Module {
   Encoder encoder_{nullptr};
   torch::nn::Conv2d pre_quant_{nullptr};
   ResidualQuantizer quantizer_{nullptr};
+  // hr and rvq with channel groups: one tree per group of D/G channels; [0] is quantizer_.
+  std::vector<ResidualQuantizer> groups_;
   Decoder decoder_{nullptr};
   // VQ-VAE-2: a top encoder on the bottom features, its quantizer and a decoder back to
   // the bottom grid whose output conditions the bottom quantizer.

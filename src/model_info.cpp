@@ -30,12 +30,12 @@ std::string describe_model(const std::string& path, int width, int height, bool 
     return fmt::format(
         "{{\"path\":\"{}\",\"version\":\"{}.{}\",\"checksum_ok\":{},\"fingerprint\":\"{:016x}\",\"quantizer\":\"{}\","
         "\"image_channels\":{},\"channels\":{},\"res_blocks\":{},\"res_channels\":{},\"embed_dim\":{},\"downsample\":{},"
-        "\"upsample\":\"{}\",\"layers\":{},\"codes\":{},\"beta\":{},\"beta_ec\":{},\"ema\":{},\"parameters\":{},"
+        "\"upsample\":\"{}\",\"layers\":{},\"groups\":{},\"codes\":{},\"beta\":{},\"beta_ec\":{},\"ema\":{},\"parameters\":{},"
         "\"image_width\":{},\"image_height\":{},\"latent_grid\":[\"{}\"],\"raw_bits_per_position\":{:.4f},"
         "\"raw_bits_per_pixel\":{:.5f},\"code_counts\":{},\"train_steps\":{},\"train_preset\":\"{}\"}}",
         path, lf.version_major, lf.version_minor, lf.checksum_ok ? "true" : "false", lf.fingerprint,
         quantizer_kind_name(c.quantizer), c.image_channels, c.channels, c.res_blocks, c.res_channels, c.embed_dim,
-        c.downsample, upsample_kind_name(c.upsample), c.num_layers(), c.codes, c.beta, c.beta_ec, c.ema ? "true" : "false",
+        c.downsample, upsample_kind_name(c.upsample), c.num_layers(), c.groups, c.codes, c.beta, c.beta_ec, c.ema ? "true" : "false",
         params, width, height, fmt::join(grids, "\",\""), c.raw_bits_per_position(), bpp, has_counts ? "true" : "false",
         meta.get_int_or("train.state.step", 0), meta.get_string_or("train.preset", ""));
   }
@@ -46,7 +46,11 @@ std::string describe_model(const std::string& path, int width, int height, bool 
   out += fmt::format("checksum         {}\n", lf.checksum_ok ? "ok" : "MISMATCH (file is corrupt)");
   out += fmt::format("fingerprint      {:016x}\n", lf.fingerprint);
   out += fmt::format("quantizer        {}\n", quantizer_kind_name(c.quantizer));
-  out += fmt::format("layers x codes   {} x {}  (code vectors {})\n", c.num_layers(), c.codes, table_sizes);
+  if (c.groups > 1)
+    out += fmt::format("groups x layers  {} x {} of {} codes: {} index maps (code vectors {})\n", c.groups, c.layers,
+                       c.codes, c.num_layers(), table_sizes);
+  else
+    out += fmt::format("layers x codes   {} x {}  (code vectors {})\n", c.num_layers(), c.codes, table_sizes);
   out += fmt::format("embedding dim    {}\n", c.embed_dim);
   out += fmt::format("encoder/decoder  channels {}, {} residual blocks of {}, downsampling {}, {} upsampling\n",
                      c.channels, c.res_blocks, c.res_channels, c.downsample, upsample_kind_name(c.upsample));

@@ -20,6 +20,7 @@ void write_model_config(const ModelConfig& c, Metadata& meta) {
   meta.set_int("hrvq.downsample", c.downsample);
   meta.set_string("hrvq.upsample", upsample_kind_name(c.upsample));
   meta.set_int("hrvq.layers", c.layers);
+  if (c.groups != 1) meta.set_int("hrvq.groups", c.groups);  // absent means 1, as in older files
   meta.set_int("hrvq.codes", c.codes);
   meta.set_double("hrvq.beta", c.beta);
   meta.set_double("hrvq.beta_ec", c.beta_ec);
@@ -50,6 +51,11 @@ ModelConfig read_model_config(const Metadata& meta) {
   c.embed_dim = small_int("hrvq.embed_dim");
   c.downsample = small_int("hrvq.downsample");
   c.layers = small_int("hrvq.layers");
+  {
+    const int64_t g = meta.get_int_or("hrvq.groups", 1);
+    if (g < 1 || g > 16) throw Error(fmt::format("{}: key 'hrvq.groups' out of range ({})", meta.name(), g));
+    c.groups = static_cast<int>(g);
+  }
   c.codes = small_int("hrvq.codes");
   c.beta = meta.get_double("hrvq.beta");
   c.beta_ec = meta.get_double("hrvq.beta_ec");
@@ -77,6 +83,10 @@ void write_train_config(const TrainConfig& t, Metadata& meta) {
   meta.set_double("train.layer_dropout", t.layer_dropout);
   meta.set_int("train.reseed_after", t.reseed_after);
   meta.set_int("train.count_images", t.count_images);
+  meta.set_string("train.lr_schedule", t.lr_schedule);
+  meta.set_double("train.lr_final_factor", t.lr_final_factor);
+  meta.set_int("train.warmup", t.warmup);
+  meta.set_int("train.icnr", t.icnr ? 1 : 0);
 }
 
 TrainConfig read_train_config(const Metadata& meta) {
@@ -94,6 +104,11 @@ TrainConfig read_train_config(const Metadata& meta) {
   t.layer_dropout = meta.get_double("train.layer_dropout");
   t.reseed_after = meta.get_int("train.reseed_after");
   t.count_images = meta.get_int("train.count_images");
+  // Absent from files written before these options existed: those runs used these values.
+  t.lr_schedule = meta.get_string_or("train.lr_schedule", "constant");
+  t.lr_final_factor = meta.get_double_or("train.lr_final_factor", 0.01);
+  t.warmup = meta.get_int_or("train.warmup", 0);
+  t.icnr = meta.get_int_or("train.icnr", 0) != 0;
   return t;
 }
 
@@ -151,6 +166,25 @@ void load_weights(HrvqModel& model, const ModelFile& file) {
   };
   for (auto& p : model->named_parameters()) copy_into(p.key(), p.value());
   for (auto& b : model->named_buffers()) copy_into(b.key(), b.value());
+}
+
+int load_matching_weights(HrvqModel& model, const ModelFile& file, const std::string& skip_prefix) {
+  torch::NoGradGuard no_grad;
+  int copied = 0;
+  auto try_copy = [&](const std::string& key, torch::Tensor& target) {
+    if (!skip_prefix.empty() && key.rfind(skip_prefix, 0) == 0) return;
+    const TensorEntry* entry = file.find(key);
+    if (!entry) return;
+    std::vector<int64_t> want(target.sizes().begin(), target.sizes().end());
+    if (entry->shape != want) return;
+    auto src = to_torch(*entry);
+    if (src.scalar_type() != target.scalar_type()) return;
+    target.copy_(src);
+    ++copied;
+  };
+  for (auto& p : model->named_parameters()) try_copy(p.key(), p.value());
+  for (auto& b : model->named_buffers()) try_copy(b.key(), b.value());
+  return copied;
 }
 
 void store_code_counts(const std::vector<std::vector<uint64_t>>& counts, ModelFile& file) {

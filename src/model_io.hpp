@@ -20,6 +20,10 @@ TrainConfig read_train_config(const Metadata& meta);
 void store_weights(HrvqModel& model, ModelFile& file);
 // Copies weights into `model`; every tensor must be present with the right shape and dtype.
 void load_weights(HrvqModel& model, const ModelFile& file);
+// Copies every tensor of `file` whose name and shape match one of the model's, except
+// those whose names start with `skip_prefix`; returns how many were copied. For
+// initialising a run from another model (a pretrained autoencoder, another quantizer).
+int load_matching_weights(HrvqModel& model, const ModelFile& file, const std::string& skip_prefix);
 
 // Per-layer code counts gathered on the training data: "counts.layer<i>" (u64, one per row
 // of layer i's table; for hr a row is parent * m + local, so a row block is one context).

@@ -217,6 +217,9 @@ PriorShape prior_shape_for(const LoadedModel& model) {
   const Metadata& meta = model.file.file.metadata;
   int64_t size = meta.get_int("train.image_size");
   if (size < 1 || size > 16384) throw Error(fmt::format("{}: train.image_size {} is out of range", meta.name(), size));
+  if (model.config.groups != 1)
+    throw Error(fmt::format("{}: the code prior does not support models with channel groups (this one has {})",
+                            meta.name(), model.config.groups));
   PriorShape s;
   s.layers = model.config.num_layers();
   s.codes = model.config.codes;
