@@ -4,6 +4,7 @@
 //
 //   c++ -std=c++17 -O2 -Iinclude -Itests/fuzz tools/make_bitstream_seeds.cpp \
 //       src/core/crc32.cpp src/core/rans.cpp src/core/entropy_model.cpp src/core/bitstream.cpp \
+//       src/core/map_contexts.cpp \
 //       -lfmt -lzstd -lz -o /tmp/make_bitstream_seeds && /tmp/make_bitstream_seeds testdata/fuzz/bitstream
 #include <cstdio>
 #include <random>
@@ -12,13 +13,14 @@
 #include "bitstream_fuzz_models.hpp"
 #include "hrvq/bitstream.hpp"
 #include "hrvq/error.hpp"
+#include "hrvq/map_contexts.hpp"
 
 using namespace hrvq;
 
 namespace {
 
 std::vector<uint8_t> make(StreamQuantizer q, Coder coder, uint32_t w, uint32_t h, uint8_t channels, uint8_t d,
-                          uint16_t m, uint8_t n, uint8_t k, uint64_t seed) {
+                          uint16_t m, uint8_t n, uint8_t k, uint64_t seed, uint8_t groups = 1) {
   BitstreamHeader hd;
   hd.model_fingerprint = seed * 0x9e3779b97f4a7c15ull;
   hd.width = w;
@@ -32,14 +34,14 @@ std::vector<uint8_t> make(StreamQuantizer q, Coder coder, uint32_t w, uint32_t h
   hd.codes = m;
   hd.layers = n;
   hd.layers_present = k;
+  hd.groups = groups;
   std::mt19937_64 rng(seed);
   std::vector<std::vector<uint8_t>> segments;
-  std::vector<uint32_t> ctx;
+  MapContexts chain(q == StreamQuantizer::Hr, groups);
   for (unsigned layer = 0; layer < k; ++layer) {
     const size_t positions = layer_positions(hd, layer);
-    const bool hr = q == StreamQuantizer::Hr;
-    if (!hr || ctx.size() != positions) ctx.assign(positions, 0);
-    const auto model = fuzz::fuzz_layer_model(hr ? static_cast<uint32_t>(hr_layer_contexts(m, layer)) : 1, m);
+    const uint32_t* ctx = chain.for_map(layer, positions);
+    const auto model = fuzz::fuzz_layer_model(static_cast<uint32_t>(chain.contexts_of(layer, m)), m);
     std::vector<uint16_t> syms(positions);
     for (size_t p = 0; p < positions; ++p) {
       // Sample from the model so rANS seeds look like real streams.
@@ -49,8 +51,10 @@ std::vector<uint8_t> make(StreamQuantizer q, Coder coder, uint32_t w, uint32_t h
       while (cdf.cdf[s + 1] <= slot) ++s;
       syms[p] = static_cast<uint16_t>(s);
     }
-    segments.push_back(encode_index_map(syms.data(), ctx.data(), positions, model, coder));
-    if (hr) advance_hr_contexts(ctx, syms, m);
+    // The fuzzer's map width: the grid's, where it divides the layer (not vq2's top).
+    const size_t width = hd.grid_w && positions % hd.grid_w == 0 ? hd.grid_w : positions;
+    segments.push_back(encode_index_map_2d(syms.data(), ctx, positions, width, model, coder));
+    chain.advance(layer, syms, m);
   }
   return write_bitstream(hd, segments);
 }
@@ -79,6 +83,10 @@ int main(int argc, char** argv) {
     save(dir, "vq_rans.hrvq", make(StreamQuantizer::Vq, Coder::Rans, 32, 32, 3, 4, 512, 1, 1, 5));
     save(dir, "rvq_zstd.hrvq", make(StreamQuantizer::Rvq, Coder::Zstd, 20, 12, 3, 4, 300, 2, 2, 6));
     save(dir, "vq2_raw.hrvq", make(StreamQuantizer::Vq2, Coder::Raw, 24, 16, 3, 2, 16, 2, 2, 7));
+    // Channel groups: 3 groups of 2-layer trees (6 maps, 4 written), and rvq in 2 groups.
+    save(dir, "hr_groups_rans.hrvq", make(StreamQuantizer::Hr, Coder::Rans, 24, 20, 3, 4, 8, 6, 4, 9, 3));
+    save(dir, "hr_groups_ctx.hrvq", make(StreamQuantizer::Hr, Coder::RansCtx, 20, 16, 3, 4, 8, 8, 8, 10, 4));
+    save(dir, "rvq_groups_raw.hrvq", make(StreamQuantizer::Rvq, Coder::Raw, 16, 16, 3, 4, 16, 4, 4, 11, 2));
     // A progressive file cut inside its last segment.
     auto cut = make(StreamQuantizer::Hr, Coder::Rans, 32, 32, 3, 4, 8, 3, 3, 8);
     cut.resize(cut.size() - 5);

@@ -17,13 +17,18 @@ namespace hrvq {
 enum class StreamQuantizer : uint8_t { Hr = 0, Vq = 1, Rvq = 2, Vq2 = 3 };
 const char* stream_quantizer_name(StreamQuantizer q);  // "hr", "vq", "rvq", "vq2"
 
-constexpr uint8_t kBitstreamVersion = 1;
-constexpr size_t kBitstreamHeaderSize = 40;     // what a version-1 encoder writes
+// Version 2 added the channel-group count; version-1 files (one group) still decode.
+constexpr uint8_t kBitstreamVersion = 2;
+constexpr uint8_t kBitstreamOldestVersion = 1;
+constexpr size_t kBitstreamHeaderSize = 44;     // what a version-2 encoder writes
+constexpr size_t kBitstreamV1HeaderSize = 40;
 constexpr size_t kBitstreamMaxHeaderSize = 1024;
 constexpr size_t kSegmentHeaderSize = 8;        // length + CRC
 constexpr uint32_t kMaxImageSide = 65535;
 // kMaxImagePixels (image.hpp) bounds width * height here too: one limit for files and streams.
-constexpr unsigned kMaxLayers = 16;
+constexpr unsigned kMaxLayers = 64;     // index maps (n x G)
+constexpr unsigned kMaxTreeDepth = 16;  // n
+constexpr unsigned kMaxGroups = 16;     // G
 
 struct BitstreamHeader {
   uint64_t model_fingerprint = 0;  // fingerprint64 of the model file's bytes
@@ -36,12 +41,16 @@ struct BitstreamHeader {
   StreamQuantizer quantizer = StreamQuantizer::Hr;
   Coder coder = Coder::Rans;
   uint16_t codes = 0;              // m (K for vq / vq2), 2..4096
-  uint8_t layers = 0;              // n, index maps the model produces
-  uint8_t layers_present = 0;      // k, 1..n, segments the encoder wrote
+  uint8_t layers = 0;              // index maps the model produces: n x G
+  uint8_t layers_present = 0;      // k, 1..layers, segments the encoder wrote
+  uint8_t groups = 1;              // G channel groups, each its own tree (hr, rvq)
+  uint8_t version = kBitstreamVersion;  // as read; the writer always writes the current one
 };
+// Tree depth n of a header: layers / groups.
+inline unsigned tree_depth(const BitstreamHeader& h) { return h.groups ? h.layers / h.groups : 0; }
 
-// Throws hrvq::Error (prefixed by `name` when non-empty) unless the header is one a
-// version-1 encoder may write: ranges, grid consistent with size and stride, layer
+// Throws hrvq::Error (prefixed by `name` when non-empty) unless the header is one an
+// encoder may write: ranges, grid consistent with size and stride, layer
 // count fitting the quantizer.
 void validate_header(const BitstreamHeader& h, const std::string& name = "");
 

@@ -81,6 +81,10 @@ void validate_header(const BitstreamHeader& h, const std::string& name) {
     fail(name, fmt::format("unknown coder {}", static_cast<unsigned>(h.coder)));
   if (h.codes < 2 || h.codes > kMaxSymbols)
     fail(name, fmt::format("codes per codebook {} out of range (2..{})", h.codes, kMaxSymbols));
+  if (h.groups < 1 || h.groups > kMaxGroups)
+    fail(name, fmt::format("group count {} out of range (1..{})", h.groups, kMaxGroups));
+  if (h.groups > 1 && h.quantizer != StreamQuantizer::Hr && h.quantizer != StreamQuantizer::Rvq)
+    fail(name, fmt::format("{} has one group, header says {}", stream_quantizer_name(h.quantizer), h.groups));
   switch (h.quantizer) {
     case StreamQuantizer::Vq:
       if (h.layers != 1) fail(name, fmt::format("vq has 1 layer, header says {}", h.layers));
@@ -92,9 +96,13 @@ void validate_header(const BitstreamHeader& h, const std::string& name) {
     case StreamQuantizer::Rvq:
       if (h.layers < 1 || h.layers > kMaxLayers)
         fail(name, fmt::format("layer count {} out of range (1..{})", h.layers, kMaxLayers));
+      if (h.layers % h.groups != 0)
+        fail(name, fmt::format("layer count {} is not a multiple of {} groups", h.layers, h.groups));
+      if (tree_depth(h) > kMaxTreeDepth)
+        fail(name, fmt::format("{} layers per group exceed {}", tree_depth(h), kMaxTreeDepth));
       // Global indices p_n < m^n must fit in 32 bits.
-      if (h.quantizer == StreamQuantizer::Hr && hr_layer_contexts(h.codes, h.layers) > (uint64_t{1} << 32))
-        fail(name, fmt::format("{} layers of {} codes exceed 32-bit global indices", h.layers, h.codes));
+      if (h.quantizer == StreamQuantizer::Hr && hr_layer_contexts(h.codes, tree_depth(h)) > (uint64_t{1} << 32))
+        fail(name, fmt::format("{} layers of {} codes exceed 32-bit global indices", tree_depth(h), h.codes));
       break;
   }
   if (h.layers_present < 1 || h.layers_present > h.layers)
@@ -145,6 +153,8 @@ std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector
   put16(out, h.codes);
   out.push_back(h.layers);
   out.push_back(h.layers_present);
+  out.push_back(h.groups);
+  for (int k = 0; k < 3; ++k) out.push_back(0);  // reserved
   put32(out, crc32(out.data(), out.size()));
   for (size_t i = 0; i < segments.size(); ++i) {
     const auto& s = segments[i];
@@ -165,10 +175,14 @@ std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector
 ParsedBitstream parse_bitstream(const uint8_t* data, size_t size, const std::string& name) {
   if (size < 8) fail(name, size >= 4 && std::equal(kMagic, kMagic + 4, data) ? "truncated header" : "not an hrvq bitstream");
   if (!std::equal(kMagic, kMagic + 4, data)) fail(name, "not an hrvq bitstream (bad magic)");
-  if (data[4] != kBitstreamVersion)
-    fail(name, fmt::format("unsupported bitstream version {} (this build reads {})", data[4], kBitstreamVersion));
+  const uint8_t version = data[4];
+  if (version < kBitstreamOldestVersion || version > kBitstreamVersion)
+    fail(name, fmt::format("unsupported bitstream version {} (this build reads {}..{}{})", version,
+                           kBitstreamOldestVersion, kBitstreamVersion,
+                           version > kBitstreamVersion ? "; a newer hrvq wrote it" : ""));
   const size_t header_size = get16(data + 6);
-  if (header_size < kBitstreamHeaderSize || header_size > kBitstreamMaxHeaderSize)
+  const size_t min_header = version == 1 ? kBitstreamV1HeaderSize : kBitstreamHeaderSize;
+  if (header_size < min_header || header_size > kBitstreamMaxHeaderSize)
     fail(name, fmt::format("header length {} out of range", header_size));
   if (size < header_size) fail(name, "truncated header");
   if (crc32(data, header_size - 4) != get32(data + header_size - 4)) fail(name, "header is corrupt (CRC mismatch)");
@@ -188,6 +202,12 @@ ParsedBitstream parse_bitstream(const uint8_t* data, size_t size, const std::str
   h.codes = get16(data + 32);
   h.layers = data[34];
   h.layers_present = data[35];
+  h.version = version;
+  h.groups = 1;
+  if (version >= 2) {
+    h.groups = data[36];
+    if (data[37] | data[38] | data[39]) fail(name, "reserved header bytes are not zero");
+  }
   validate_header(h, name);
   p.header_size = header_size;
 
@@ -223,11 +243,16 @@ std::string describe_bitstream(const ParsedBitstream& parsed, size_t file_size) 
   const BitstreamHeader& h = parsed.header;
   const double pixels = double(h.width) * h.height;
   std::string s;
-  s += fmt::format("format:       hrvq bitstream v{}, {} bytes\n", kBitstreamVersion, file_size);
+  s += fmt::format("format:       hrvq bitstream v{}, {} bytes\n", h.version, file_size);
   s += fmt::format("image:        {}x{}, {} channel{}\n", h.width, h.height, h.channels, h.channels == 1 ? "" : "s");
-  s += fmt::format("quantizer:    {}, {} layer{} of {} codes, stride {}, grid {}x{}\n",
-                   stream_quantizer_name(h.quantizer), h.layers, h.layers == 1 ? "" : "s", h.codes, h.downsample,
-                   h.grid_w, h.grid_h);
+  if (h.groups > 1)
+    s += fmt::format("quantizer:    {}, {} groups x {} layers of {} codes ({} index maps), stride {}, grid {}x{}\n",
+                     stream_quantizer_name(h.quantizer), h.groups, tree_depth(h), h.codes, h.layers, h.downsample,
+                     h.grid_w, h.grid_h);
+  else
+    s += fmt::format("quantizer:    {}, {} layer{} of {} codes, stride {}, grid {}x{}\n",
+                     stream_quantizer_name(h.quantizer), h.layers, h.layers == 1 ? "" : "s", h.codes, h.downsample,
+                     h.grid_w, h.grid_h);
   s += fmt::format("model:        fingerprint {:016x}\n", h.model_fingerprint);
   s += fmt::format("coder:        {}\n", coder_name(h.coder));
   s += fmt::format("layers:       {} of {} complete{}\n", parsed.segments.size(), h.layers_present,

@@ -57,9 +57,22 @@ std::string error_of(const std::vector<uint8_t>& bytes) {
 // Rewrites a header field and fixes the header CRC, to reach the field checks.
 std::vector<uint8_t> patched(std::vector<uint8_t> bytes, size_t offset, std::vector<uint8_t> value) {
   std::copy(value.begin(), value.end(), bytes.begin() + offset);
-  const uint32_t crc = crc32(bytes.data(), 36);
-  for (int k = 0; k < 4; ++k) bytes[36 + k] = static_cast<uint8_t>(crc >> (8 * k));
+  const size_t crc_at = bytes[6] | bytes[7] << 8;  // the header length: the CRC is its last 4 bytes
+  const uint32_t crc = crc32(bytes.data(), crc_at - 4);
+  for (int k = 0; k < 4; ++k) bytes[crc_at - 4 + k] = static_cast<uint8_t>(crc >> (8 * k));
   return bytes;
+}
+
+// The same stream as a version-1 writer made it: 40-byte header without the group byte.
+std::vector<uint8_t> as_version1(const std::vector<uint8_t>& v2) {
+  std::vector<uint8_t> v1(v2.begin(), v2.begin() + 36);
+  v1[4] = 1;
+  v1[6] = 40;
+  v1[7] = 0;
+  const uint32_t crc = crc32(v1.data(), 36);
+  for (int k = 0; k < 4; ++k) v1.push_back(static_cast<uint8_t>(crc >> (8 * k)));
+  v1.insert(v1.end(), v2.begin() + kBitstreamHeaderSize, v2.end());
+  return v1;
 }
 
 TEST(Bitstream, RoundTrip) {
@@ -145,8 +158,12 @@ TEST(Bitstream, ErrorsNameTheProblem) {
   bad.push_back(0);
   EXPECT_EQ(error_of(bad), "f.hrvq: 1 bytes of trailing garbage after the last layer");
   bad = bytes;
-  bad[4] = 2;
-  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 2 (this build reads 1)");
+  bad[4] = 3;
+  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 3 (this build reads 1..2; a newer hrvq wrote it)");
+  bad[4] = 0;
+  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 0 (this build reads 1..2)");
+  EXPECT_EQ(error_of(patched(bytes, 37, {1})), "f.hrvq: reserved header bytes are not zero");
+  EXPECT_EQ(error_of(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 6)), "f.hrvq: truncated header");
   EXPECT_EQ(error_of({'G', 'I', 'F', '8', '9', 'a', 0, 0, 0, 0}), "f.hrvq: not an hrvq bitstream (bad magic)");
   EXPECT_EQ(error_of({}), "f.hrvq: not an hrvq bitstream");
   EXPECT_EQ(error_of(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 20)), "f.hrvq: truncated header");
@@ -180,6 +197,9 @@ TEST(Bitstream, RejectsImpossibleHeaders) {
       {35, {0}},                 // k = 0
       {5, {1}},                  // flags
       {6, {39, 0}},              // header length
+      {36, {0}},                 // no groups
+      {36, {2}},                 // 3 layers in 2 groups
+      {36, {17}},
   };
   for (const auto& [offset, value] : cases) EXPECT_NE(error_of(patched(bytes, offset, value)), "") << offset;
   // Huge dimensions that are individually in range but too many pixels.
@@ -192,6 +212,57 @@ TEST(Bitstream, RejectsImpossibleHeaders) {
   hr.layers = 4;  // 4096^4 global indices do not fit in 32 bits
   hr.layers_present = 1;
   EXPECT_THROW(validate_header(hr), Error);
+}
+
+TEST(Bitstream, Version1FilesStillParse) {
+  const auto h = small_header(Coder::Rans);
+  const auto segs = make_segments(h, 3);
+  const auto v1 = as_version1(write_bitstream(h, segs));
+  const auto p = parse_bitstream(v1, "old.hrvq");
+  EXPECT_EQ(p.header.version, 1);
+  EXPECT_EQ(p.header.groups, 1);
+  EXPECT_EQ(p.header_size, kBitstreamV1HeaderSize);
+  EXPECT_EQ(p.segments, segs);
+  EXPECT_EQ(p.header.layers, h.layers);
+  // A version-1 header may not be shorter than 40 bytes, and v2 not shorter than 44.
+  auto short_v1 = v1;
+  short_v1[6] = 39;
+  EXPECT_EQ(error_of(short_v1), "f.hrvq: header length 39 out of range");
+  auto v2 = write_bitstream(h, segs);
+  v2[6] = 40;
+  EXPECT_EQ(error_of(v2), "f.hrvq: header length 40 out of range");
+}
+
+TEST(Bitstream, GroupsInTheHeader) {
+  auto h = small_header(Coder::Raw);
+  h.groups = 4;
+  h.layers = 12;  // 4 groups x 3 layers
+  h.layers_present = 5;
+  const auto segs = make_segments(h, 4);
+  const auto bytes = write_bitstream(h, segs);
+  EXPECT_EQ(bytes[36], 4);
+  const auto p = parse_bitstream(bytes, "g.hrvq");
+  EXPECT_EQ(p.header.groups, 4);
+  EXPECT_EQ(tree_depth(p.header), 3u);
+  EXPECT_EQ(p.segments.size(), 5u);
+  EXPECT_NE(describe_bitstream(p, bytes.size()).find("4 groups x 3 layers"), std::string::npos);
+  // The depth, not the map count, bounds hr's global indices: 16 maps of 8 codes in 4
+  // groups are 4 layers deep (8^4 rows), while 16 layers of 8 codes (8^16) do not fit.
+  auto deep = small_header();
+  deep.layers = 16;
+  deep.layers_present = 1;
+  deep.codes = 8;
+  EXPECT_THROW(validate_header(deep), Error);
+  deep.groups = 4;
+  EXPECT_NO_THROW(validate_header(deep));
+  auto vq = small_header();
+  vq.quantizer = StreamQuantizer::Vq;
+  vq.layers = vq.layers_present = 1;
+  vq.groups = 1;
+  EXPECT_NO_THROW(validate_header(vq));
+  vq.groups = 2;
+  vq.layers = 2;
+  EXPECT_THROW(validate_header(vq), Error);
 }
 
 TEST(Bitstream, RejectsOversizedSegmentLength) {

@@ -1,5 +1,5 @@
-// Feeds arbitrary bytes to the .hrvq parser and every present segment to all three
-// index-map decoders, with contexts chained as in HR decoding. Anything other than
+// Feeds arbitrary bytes to the .hrvq parser and every present segment to all four
+// index-map decoders, with contexts chained per channel group as in HR decoding. Anything other than
 // hrvq::Error (a crash, a sanitizer report, another exception) is a bug.
 //
 // Each input is tried twice: as given (exercising the container checks) and with its
@@ -16,6 +16,7 @@
 #include "hrvq/bitstream.hpp"
 #include "hrvq/crc32.hpp"
 #include "hrvq/error.hpp"
+#include "hrvq/map_contexts.hpp"
 
 namespace {
 
@@ -30,23 +31,21 @@ const LayerEntropyModel* model_for(uint32_t contexts, uint32_t m) {
 
 void decode_all(const ParsedBitstream& p) {
   const BitstreamHeader& h = p.header;
-  const bool hr = h.quantizer == StreamQuantizer::Hr;
-  std::vector<uint32_t> contexts;
+  MapContexts chain(h.quantizer == StreamQuantizer::Hr, h.groups);
   for (unsigned layer = 0; layer < p.segments.size(); ++layer) {
     const size_t positions = layer_positions(h, layer);
     if (positions > fuzz::kMaxPositions) return;
-    const uint64_t num_contexts = hr ? hr_layer_contexts(h.codes, layer) : 1;
+    const uint64_t num_contexts = chain.contexts_of(layer, h.codes);
     if (num_contexts * h.codes > fuzz::kMaxModelEntries) return;
     const LayerEntropyModel* model = model_for(static_cast<uint32_t>(num_contexts), h.codes);
-    // vq2's layers differ in size; each starts from context 0 there.
-    if (!hr || contexts.size() != positions) contexts.assign(positions, 0);
+    const uint32_t* contexts = chain.for_map(layer, positions);
     const std::vector<uint8_t>& seg = p.segments[layer];
     std::vector<uint16_t> chosen;
     bool ok = false;
     const size_t width = h.grid_w && positions % h.grid_w == 0 ? h.grid_w : positions;
     for (Coder coder : {Coder::Raw, Coder::Rans, Coder::Zstd, Coder::RansCtx}) {
       try {
-        auto out = decode_index_map_2d(seg.data(), seg.size(), contexts.data(), positions, width, *model, coder);
+        auto out = decode_index_map_2d(seg.data(), seg.size(), contexts, positions, width, *model, coder);
         if (out.size() != positions) __builtin_trap();
         for (uint16_t s : out)
           if (s >= h.codes) __builtin_trap();
@@ -58,7 +57,7 @@ void decode_all(const ParsedBitstream& p) {
       }
     }
     if (!ok) return;
-    if (hr) advance_hr_contexts(contexts, chosen, h.codes);
+    chain.advance(layer, chosen, h.codes);
   }
 }
 

@@ -1,0 +1,28 @@
+// The entropy coder's context of every position of each index map (format/bitstream.md,
+// "Contexts and probabilities"): for hr, the global row the same group's previous layer
+// picked there (so map j of G groups follows map j - G); for every other quantizer, 0.
+// Shared by the codec, the fuzzers and the seed generator so that all chain alike.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace hrvq {
+
+class MapContexts {
+ public:
+  MapContexts(bool hierarchical, unsigned groups);
+  // The contexts of map `map` (0-based, in stream order), `count` positions. Maps must
+  // be visited in order, each followed by advance() once its symbols are known.
+  const uint32_t* for_map(unsigned map, size_t count);
+  void advance(unsigned map, const std::vector<uint16_t>& symbols, uint32_t m);
+  // Contexts map `map`'s count table has: m^(map / G) for hr, else 1.
+  uint64_t contexts_of(unsigned map, uint32_t m) const;
+
+ private:
+  bool hierarchical_;
+  unsigned groups_;
+  std::vector<std::vector<uint32_t>> per_group_;
+};
+
+}  // namespace hrvq
