@@ -18,6 +18,7 @@ void register_encode_decode(CLI::App& app);
 void register_eval_recon(CLI::App& eval);
 void register_eval_fid(CLI::App& eval);       // "eval fid" and "eval fid-stats"
 void register_eval_gen(CLI::App& eval);
+void register_eval_image(CLI::App& eval);   // "eval image": PSNR and MS-SSIM of image files
 void register_train_prior(CLI::App& app);
 void register_sample(CLI::App& app);
 

@@ -43,11 +43,12 @@ int main(int argc, char** argv) {
   hrvq::cli::register_encode_decode(app);
   hrvq::cli::register_train_prior(app);
   hrvq::cli::register_sample(app);
-  auto* eval = app.add_subcommand("eval", "Measure a model: reconstruction, FID");
+  auto* eval = app.add_subcommand("eval", "Measure a model or images: reconstruction, FID, PSNR and MS-SSIM");
   eval->require_subcommand(1);
   hrvq::cli::register_eval_recon(*eval);
   hrvq::cli::register_eval_fid(*eval);
   hrvq::cli::register_eval_gen(*eval);
+  hrvq::cli::register_eval_image(*eval);
   app.parse_complete_callback([&] { hrvq::init_runtime(threads); });
 
   try {
