@@ -1,6 +1,7 @@
 #include "hrvq/bitstream.hpp"
 #include "hrvq/codec.hpp"
 #include "hrvq/image.hpp"
+#include "hrvq/map_contexts.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -229,6 +230,7 @@ struct Codec::Impl {
     h.coder = coder;
     h.codes = static_cast<uint16_t>(model.config.codes);
     h.layers = static_cast<uint8_t>(model.config.num_layers());
+    h.groups = static_cast<uint8_t>(model.config.groups);
     h.layers_present = static_cast<uint8_t>(k);
     return h;
   }
@@ -240,23 +242,61 @@ struct Codec::Impl {
     return requested == 0 ? n : requested;
   }
 
-  std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
-    const bool hr = model.config.quantizer == QuantizerKind::Hr;
+  // Every map's segment: map j's coding depends only on maps before it, so the file of
+  // the first k maps is the header followed by the first k of these.
+  std::vector<std::vector<uint8_t>> code_segments(const IndexMaps& maps, int k, Coder coder) const {
     const uint32_t m = static_cast<uint32_t>(model.config.codes);
+    const bool rans = coder == Coder::Rans || coder == Coder::RansCtx;
     std::vector<std::vector<uint8_t>> segments;
-    std::vector<uint32_t> contexts;
+    MapContexts contexts(model.config.quantizer == QuantizerKind::Hr, static_cast<unsigned>(model.config.groups));
     for (int l = 0; l < k; ++l) {
       const auto& symbols = maps.maps[l];
-      const uint32_t* ctx = nullptr;
-      const bool rans = coder == Coder::Rans || coder == Coder::RansCtx;
-      if (rans) {
-        if (!hr || l == 0) contexts.assign(symbols.size(), 0);
-        ctx = contexts.data();
-      }
+      const uint32_t* ctx = rans ? contexts.for_map(l, symbols.size()) : nullptr;
       segments.push_back(encode_index_map_2d(symbols.data(), ctx, symbols.size(), maps.cols[l], entropy[l], coder));
-      if (rans && hr) advance_hr_contexts(contexts, symbols, m);
+      if (rans) contexts.advance(l, symbols, m);
     }
-    return write_bitstream(header_for(maps, k, coder), segments);
+    return segments;
+  }
+
+  std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
+    return write_bitstream(header_for(maps, k, coder), code_segments(maps, k, coder));
+  }
+
+  // The file for one image under a rate target.
+  std::vector<uint8_t> pack_for_target(const IndexMaps& maps, const Image& image, const EncodeOptions& o,
+                                       const std::string& name) const {
+    const int n = model.config.num_layers();
+    if (o.layers != 0 || o.rate.kind == RateTarget::Kind::All || o.rate.kind == RateTarget::Kind::Layers) {
+      const int k = o.layers != 0 ? o.layers
+                    : o.rate.kind == RateTarget::Kind::Layers ? static_cast<int>(o.rate.value) : 0;
+      return pack(maps, layers_to_write(k, name), o.coder);
+    }
+    if (o.rate.kind == RateTarget::Kind::Quality)
+      return pack(maps, layers_for_quality(static_cast<int>(o.rate.value), n), o.coder);
+    auto segments = code_segments(maps, n, o.coder);
+    auto file_of = [&](int k) {
+      std::vector<std::vector<uint8_t>> prefix(segments.begin(), segments.begin() + k);
+      return write_bitstream(header_for(maps, k, o.coder), prefix);
+    };
+    if (o.rate.kind == RateTarget::Kind::Bpp) {
+      std::vector<size_t> sizes;
+      size_t total = kBitstreamHeaderSize;
+      for (const auto& seg : segments) sizes.push_back(total += kSegmentHeaderSize + seg.size());
+      const double pixels = double(maps.width) * maps.height;
+      const int k = layers_for_size(sizes, o.rate.value * pixels / 8.0);
+      if (k == 0)
+        throw Error(with_name(name, fmt::format("cannot meet --bpp {:g}: the smallest file this model makes is {:.4f} bpp",
+                                                o.rate.value, 8.0 * sizes[0] / pixels)));
+      return file_of(k);
+    }
+    bool reached = false;
+    const int k = layers_for_psnr(n, o.rate.value, [&](int j) {
+      return psnr(image, synthesize_group({&maps}, j)[0]);
+    }, &reached);
+    if (!reached && options.warn)
+      options.warn(with_name(name, fmt::format("--psnr {:g} is out of reach: wrote the top rate ({} maps, {:.2f} dB)",
+                                               o.rate.value, n, psnr(image, synthesize_group({&maps}, n)[0]))));
+    return file_of(k);
   }
 
   // Parses and entropy-decodes a bitstream's first `layers` layers (0 = all present).
@@ -268,7 +308,7 @@ struct Codec::Impl {
                                               h.model_fingerprint, model.file.fingerprint, path)));
     const ModelConfig& c = model.config;
     if (h.channels != c.image_channels || h.downsample != d || h.quantizer != stream_quantizer(c.quantizer) ||
-        h.codes != c.codes || h.layers != c.num_layers())
+        h.codes != c.codes || h.layers != c.num_layers() || h.groups != c.groups)
       throw Error(with_name(name, fmt::format("header does not describe the model {} (same fingerprint, other "
                                               "configuration)", path)));
     if (layers < 0 || layers > h.layers)
@@ -287,23 +327,18 @@ struct Codec::Impl {
     }
     if (maps.cols.back() != h.grid_w || maps.rows.back() != h.grid_h)
       throw Error(with_name(name, "header's latent grid does not match the model's"));
-    const bool hr = c.quantizer == QuantizerKind::Hr;
-    std::vector<uint32_t> contexts;
+    const bool rans = h.coder == Coder::Rans || h.coder == Coder::RansCtx;
+    MapContexts contexts(c.quantizer == QuantizerKind::Hr, static_cast<unsigned>(c.groups));
     for (int l = 0; l < k; ++l) {
       const size_t count = size_t(maps.rows[l]) * maps.cols[l];
-      const uint32_t* ctx = nullptr;
-      const bool rans = h.coder == Coder::Rans || h.coder == Coder::RansCtx;
-      if (rans) {
-        if (!hr || l == 0) contexts.assign(count, 0);
-        ctx = contexts.data();
-      }
+      const uint32_t* ctx = rans ? contexts.for_map(l, count) : nullptr;
       const auto& seg = parsed.segments[l];
       try {
         maps.maps.push_back(decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder));
       } catch (const Error& e) {
         throw Error(with_name(name, fmt::format("layer {}: {}", l + 1, e.what())));
       }
-      if (rans && hr) advance_hr_contexts(contexts, maps.maps.back(), static_cast<uint32_t>(c.codes));
+      if (rans) contexts.advance(l, maps.maps.back(), static_cast<uint32_t>(c.codes));
     }
     *k_out = k;
     return maps;
@@ -370,7 +405,7 @@ std::vector<uint8_t> Codec::encode(const Image& image, const EncodeOptions& opti
 std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& images, const EncodeOptions& options,
                                                       const std::vector<std::string>& names) const {
   auto name_of = [&](size_t i) { return i < names.size() && !names[i].empty() ? names[i] : options.name; };
-  const int k = impl_->layers_to_write(options.layers, options.name);
+  impl_->layers_to_write(options.layers, options.name);  // rejects an impossible --layers before any work
   impl_->check_coder(options.coder, options.name);
   std::vector<Image> conformed;
   conformed.reserve(images.size());
@@ -384,7 +419,10 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
       std::vector<const Image*> group;
       for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&conformed[indices[j]]);
       auto maps = impl_->analyze_group(group);
-      for (size_t j = 0; j < maps.size(); ++j) out[indices[start + j]] = impl_->pack(maps[j], k, options.coder);
+      for (size_t j = 0; j < maps.size(); ++j) {
+        const size_t i = indices[start + j];
+        out[i] = impl_->pack_for_target(maps[j], conformed[i], options, name_of(i));
+      }
     }
   }
   return out;
@@ -501,23 +539,11 @@ std::string describe_bitstream_json(const ParsedBitstream& parsed, size_t file_s
   return fmt::format(
       "{{\"format\":\"hrvq-bitstream\",\"version\":{},\"file_bytes\":{},\"width\":{},\"height\":{},\"channels\":{},"
       "\"quantizer\":\"{}\",\"codes\":{},\"layers\":{},\"layers_present\":{},\"layers_complete\":{},\"truncated\":{},"
-      "\"downsample\":{},\"grid_width\":{},\"grid_height\":{},\"coder\":\"{}\",\"model_fingerprint\":\"{:016x}\","
+      "\"groups\":{},\"downsample\":{},\"grid_width\":{},\"grid_height\":{},\"coder\":\"{}\",\"model_fingerprint\":\"{:016x}\","
       "\"segments\":[{}],\"bpp\":{:.6f}}}",
-      kBitstreamVersion, file_size, h.width, h.height, h.channels, stream_quantizer_name(h.quantizer), h.codes, h.layers,
-      h.layers_present, parsed.segments.size(), parsed.truncated ? "true" : "false", h.downsample, h.grid_w, h.grid_h,
+      h.version, file_size, h.width, h.height, h.channels, stream_quantizer_name(h.quantizer), h.codes, h.layers,
+      h.layers_present, parsed.segments.size(), parsed.truncated ? "true" : "false", h.groups, h.downsample, h.grid_w, h.grid_h,
       coder_name(h.coder), h.model_fingerprint, layers, 8.0 * file_size / pixels);
-}
-
-double psnr(const Image& a, const Image& b) {
-  if (a.width != b.width || a.height != b.height || a.channels != b.channels || a.pixels.size() != b.pixels.size())
-    throw Error("psnr: images differ in size");
-  double sum = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i) {
-    const double e = double(a.pixels[i]) - double(b.pixels[i]);
-    sum += e * e;
-  }
-  if (sum == 0 || a.pixels.empty()) return std::numeric_limits<double>::infinity();
-  return 10.0 * std::log10(255.0 * 255.0 / (sum / a.pixels.size()));
 }
 
 }  // namespace hrvq

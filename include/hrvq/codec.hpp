@@ -19,6 +19,8 @@
 
 #include "hrvq/entropy_model.hpp"
 #include "hrvq/image.hpp"
+#include "hrvq/image_quality.hpp"
+#include "hrvq/rate_control.hpp"
 
 namespace hrvq {
 
@@ -39,6 +41,11 @@ struct CodecOptions {
 
 struct EncodeOptions {
   int layers = 0;            // index maps to write, 1..n; 0 = all the model has
+  // Per image, what decides the maps written when `layers` is 0 (rate_control.hpp):
+  // all of them, -q, the largest file within a bits-per-pixel budget, or the smallest
+  // that reaches a PSNR. A --bpp target no prefix meets is an error naming the image; a
+  // --psnr target none reaches writes every map with a warning.
+  RateTarget rate;
   Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };
@@ -116,8 +123,5 @@ class ModelSet {
 // The bitstream as a JSON object for `hrvq info --json`: the header fields, each
 // complete layer's segment size, and bits per pixel.
 std::string describe_bitstream_json(const ParsedBitstream& parsed, size_t file_size);
-
-// PSNR in dB of two images of equal size and channels (infinity when identical).
-double psnr(const Image& a, const Image& b);
 
 }  // namespace hrvq

@@ -192,7 +192,7 @@ void add_common(CLI::App* cmd, CommonArgs& a) {
   cmd->add_option("IN", a.inputs, "Input files ('-' is stdin)")->required();
   cmd->add_option("-o,--output", a.output, "Output file ('-' is stdout); one input only");
   cmd->add_option("-d,--dir", a.dir, "Output folder: one file per input, named after it");
-  cmd->add_option("--layers", a.layers, "Layers to use, 1..n (default: all)")->check(CLI::Range(0, 16));
+  cmd->add_option("--layers", a.layers, "Index maps to use, 1..n x G (default: all)")->check(CLI::Range(0, 64));
   cmd->add_option("-j,--jobs", a.jobs, "Inputs processed in parallel")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_flag("-f,--force", a.force, "Overwrite existing outputs");
   cmd->add_option("--device", a.device, "auto|cpu|cuda")->capture_default_str();
@@ -202,11 +202,25 @@ void register_encode(CLI::App& app) {
   struct Args : CommonArgs {
     std::string model;
     std::string coder = "rans-ctx";
+    int quality = -1;
+    double bpp = 0, psnr_db = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
   cmd->add_option("-m,--model", args->model, "Model file (default: the bundled photo model)");
   add_common(cmd, *args);
+  // -q here is the quality, as in cjpeg/cwebp; --quiet stays available after the command.
+  auto* q = cmd->add_option("-q,--quality", args->quality, "Quality 0..100: more index maps as it grows (default: all maps)")
+                ->check(CLI::Range(0, 100));
+  auto* bpp = cmd->add_option("--bpp", args->bpp, "Per image, the best quality whose file is at most this many bits per pixel")
+                  ->check(CLI::PositiveNumber);
+  auto* ps = cmd->add_option("--psnr", args->psnr_db, "Per image, the smallest file that reaches this PSNR in dB")
+                 ->check(CLI::PositiveNumber);
+  auto* layers = cmd->get_option("--layers");
+  q->excludes(bpp)->excludes(ps)->excludes(layers);
+  bpp->excludes(ps)->excludes(layers);
+  ps->excludes(layers);
+  cmd->add_flag("--quiet", globals().quiet, "No progress or warnings on stderr (as the global -q)");
   cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
       ->capture_default_str();
   cmd->callback([args] {
@@ -222,6 +236,9 @@ void register_encode(CLI::App& app) {
     EncodeOptions eo;
     eo.layers = a.layers;
     eo.coder = coder;
+    if (a.quality >= 0) eo.rate = RateTarget::quality(a.quality);
+    else if (a.bpp > 0) eo.rate = RateTarget::bpp(a.bpp);
+    else if (a.psnr_db > 0) eo.rate = RateTarget::psnr(a.psnr_db);
     // Reads input i; checked here too so that no time is spent on one whose output stays.
     auto load = [&](size_t i) {
       const std::string name = display(a.inputs[i]);
@@ -323,8 +340,8 @@ void register_decode(CLI::App& app) {
       if (!a.force && outputs[i] != "-" && file_exists(outputs[i]))
         throw Error(fmt::format("{}: exists (use --force to overwrite)", outputs[i]));
       Stream st;
-      // No valid file is larger: 16 layers of at most 2 bytes per position plus headers.
-      st.bytes = read_file(a.inputs[i], uint64_t{1} << 34);
+      // No valid file is larger: 64 index maps of at most 2 bytes per position plus headers.
+      st.bytes = read_file(a.inputs[i], uint64_t{1} << 36);
       st.codec = &models.codec_for(st.bytes.data(), st.bytes.size(), name);
       return st;
     };
