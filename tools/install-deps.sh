@@ -10,7 +10,8 @@ PACKAGES=(
   libfmt-dev libcli11-dev libgtest-dev
   clang libclang-rt-14-dev  # libFuzzer targets
   python3-torch python3-scipy python3-numpy python3-matplotlib  # FID reference tests, benchmark plots
-  libjpeg-turbo-progs       # cjpeg/djpeg for the codec comparison
+  libjpeg-turbo-progs       # cjpeg/djpeg for the codec comparison and the setup demo
+  webp libavif-bin          # cwebp/dwebp and avifenc/avifdec for the codec comparison
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

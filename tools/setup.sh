@@ -10,9 +10,13 @@ mkdir -p out/demo
 photo=testdata/photos/bsds500-test-108004.jpg
 echo
 echo "== hrvq encode / decode $photo (bundled default model: models/photo.hrvqm)"
+echo "   (both codecs below are measured against the same pixels: the original as decoded by libjpeg-turbo)"
 build/hrvq -v encode "$photo" -o out/demo/photo.hrvq --force
 build/hrvq -v decode out/demo/photo.hrvq -o out/demo/photo.png --force
 echo
 build/hrvq info out/demo/photo.hrvq
 echo
-echo "original $(stat -c %s "$photo") bytes (JPEG); decoded image: out/demo/photo.png"
+build/hrvq eval image "$photo" out/demo/photo.png | sed 1d | awk -v b="$(stat -c %s out/demo/photo.hrvq)" \
+  '{printf "hrvq:                  %d bytes, PSNR %s dB, MS-SSIM %s (decoded image: out/demo/photo.png)\n", b, $5, $6}'
+tools/jpeg-same-size.sh "$photo" "$(stat -c %s out/demo/photo.hrvq)" out/demo/jpeg-same-size.jpg
+echo "original: $(stat -c %s "$photo") bytes (JPEG)"
