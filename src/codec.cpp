@@ -89,7 +89,7 @@ struct Codec::Impl {
 
   // Encoder on a group of images of one size: tiles over the image padded to the grid
   // factor, every image of the group in one forward pass per tile.
-  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images) const {
+  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images, int beam = 1) const {
     const int64_t B = static_cast<int64_t>(images.size());
     const int64_t W = images[0]->width, H = images[0]->height, C = images[0]->channels;
     auto grid = grids(H, W);
@@ -129,7 +129,7 @@ struct Codec::Impl {
         CodeMaps maps;
         {
           auto lock = device_lock();
-          maps = m->encode(input.to(device));
+          maps = m->encode(input.to(device), beam);
           for (auto& t : maps) t = t.to(torch::kCPU).contiguous();
         }
         for (size_t l = 0; l < maps.size(); ++l) {
@@ -245,17 +245,9 @@ struct Codec::Impl {
   // Every map's segment: map j's coding depends only on maps before it, so the file of
   // the first k maps is the header followed by the first k of these.
   std::vector<std::vector<uint8_t>> code_segments(const IndexMaps& maps, int k, Coder coder) const {
-    const uint32_t m = static_cast<uint32_t>(model.config.codes);
-    const bool rans = coder == Coder::Rans || coder == Coder::RansCtx;
-    std::vector<std::vector<uint8_t>> segments;
-    MapContexts contexts(model.config.quantizer == QuantizerKind::Hr, static_cast<unsigned>(model.config.groups));
-    for (int l = 0; l < k; ++l) {
-      const auto& symbols = maps.maps[l];
-      const uint32_t* ctx = rans ? contexts.for_map(l, symbols.size()) : nullptr;
-      segments.push_back(encode_index_map_2d(symbols.data(), ctx, symbols.size(), maps.cols[l], entropy[l], coder));
-      if (rans) contexts.advance(l, symbols, m);
-    }
-    return segments;
+    std::vector<std::vector<uint16_t>> prefix(maps.maps.begin(), maps.maps.begin() + k);
+    return encode_index_maps(prefix, maps.cols, entropy, model.config.quantizer == QuantizerKind::Hr,
+                             static_cast<unsigned>(model.config.groups), static_cast<uint32_t>(model.config.codes), coder);
   }
 
   std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
@@ -386,9 +378,9 @@ int Codec::codes() const { return impl_->model.config.codes; }
 int Codec::grid_factor() const { return static_cast<int>(impl_->f); }
 bool Codec::has_counts() const { return impl_->has_counts; }
 
-IndexMaps Codec::analyze(const Image& image, const std::string& name) const {
+IndexMaps Codec::analyze(const Image& image, const std::string& name, int beam) const {
   Image img = impl_->conform(image, name);
-  return std::move(impl_->analyze_group({&img})[0]);
+  return std::move(impl_->analyze_group({&img}, beam)[0]);
 }
 
 Image Codec::synthesize(const IndexMaps& maps, int layers) const {
@@ -407,6 +399,8 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
   auto name_of = [&](size_t i) { return i < names.size() && !names[i].empty() ? names[i] : options.name; };
   impl_->layers_to_write(options.layers, options.name);  // rejects an impossible --layers before any work
   impl_->check_coder(options.coder, options.name);
+  if (options.beam < 1 || options.beam > 64)
+    throw Error(with_name(options.name, fmt::format("beam width {} is outside 1..64", options.beam)));
   std::vector<Image> conformed;
   conformed.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) conformed.push_back(impl_->conform(images[i], name_of(i)));
@@ -418,7 +412,7 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
     for (size_t start = 0; start < indices.size(); start += batch) {
       std::vector<const Image*> group;
       for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&conformed[indices[j]]);
-      auto maps = impl_->analyze_group(group);
+      auto maps = impl_->analyze_group(group, options.beam);
       for (size_t j = 0; j < maps.size(); ++j) {
         const size_t i = indices[start + j];
         out[i] = impl_->pack_for_target(maps[j], conformed[i], options, name_of(i));

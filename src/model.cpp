@@ -1,5 +1,7 @@
 #include "model.hpp"
 
+#include "beam_search.hpp"
+
 #include <fmt/format.h>
 
 namespace hrvq {
@@ -133,7 +135,7 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
   return out;
 }
 
-CodeMaps HrvqModelImpl::encode(const torch::Tensor& images) {
+CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam) {
   torch::NoGradGuard no_grad;
   auto features = encoder_->forward(pad(images));
   CodeMaps maps;
@@ -151,10 +153,13 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images) {
   } else {
     auto z = pre_quant_->forward(features);
     auto parts = split_groups(flatten(z));
-    std::vector<QuantizeResult> results;
-    for (size_t g = 0; g < groups_.size(); ++g) results.push_back(groups_[g]->forward(parts[g].contiguous()));
+    std::vector<std::vector<torch::Tensor>> locals;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      auto zg = parts[g].contiguous();
+      locals.push_back(beam > 1 ? beam_search(*groups_[g], zg, beam, config_.layers) : groups_[g]->forward(zg).local);
+    }
     for (int i = 0; i < config_.layers; ++i)
-      for (auto& q : results) maps.push_back(q.local[i].view({z.size(0), z.size(2), z.size(3)}));
+      for (auto& local : locals) maps.push_back(local[i].view({z.size(0), z.size(2), z.size(3)}));
   }
   return maps;
 }

@@ -30,7 +30,9 @@ class HrvqModelImpl : public torch::nn::Module {
 
   // decode_layers = k decodes from the first k index maps (0 = all).
   ForwardResult forward(const torch::Tensor& images, int decode_layers = 0);
-  CodeMaps encode(const torch::Tensor& images);
+  // beam > 1 searches each tree with a beam of that width (beam_search.hpp) instead of
+  // greedily; the decoder reads the result like any other code maps.
+  CodeMaps encode(const torch::Tensor& images, int beam = 1);
   // Images of `height` x `width` from the code maps of the padded grid.
   torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
 

@@ -46,6 +46,9 @@ struct EncodeOptions {
   // that reaches a PSNR. A --bpp target no prefix meets is an error naming the image; a
   // --psnr target none reaches writes every map with a warning.
   RateTarget rate;
+  // Width of the encoder's beam search over each tree (1: greedy, as the network was
+  // trained). Wider beams find code paths nearer the latent; files decode as any other.
+  int beam = 1;
   Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };
@@ -95,7 +98,7 @@ class Codec {
                                   const std::vector<std::string>& names, int layers = 0) const;
 
   // The two halves of the pipeline without the entropy coder and the container.
-  IndexMaps analyze(const Image& image, const std::string& name = "") const;
+  IndexMaps analyze(const Image& image, const std::string& name = "", int beam = 1) const;
   Image synthesize(const IndexMaps& maps, int layers = 0) const;
 
  private:
