@@ -20,6 +20,10 @@ struct ReconOptions {
   int loader_threads = 2;
   bool fid = false;               // also reconstruction FID (originals vs reconstructions)
   std::string inception;          // the Inception weights (see find_inception_weights)
+  // Also the entropy-coded size of every image's code maps with this coder ("rans-ctx",
+  // "rans", "zstd", "raw"), as .hrvq files of each prefix of maps would hold them.
+  bool bits = false;
+  std::string coder = "rans-ctx";
   std::function<void(size_t done, size_t total)> progress;
 };
 
@@ -35,6 +39,13 @@ struct ReconReport {
   double seconds = 0;
   double images_per_second = 0;
   double fid = -1;                     // reconstruction FID, when asked for (-1 otherwise)
+  // With ReconOptions::bits: mean bits per image of the .hrvq file holding the first
+  // 1..n maps (header and segment framing included), its payload alone, and the raw
+  // index bits (log2 m per position and map).
+  std::string coder;
+  std::vector<double> file_bits_by_layers, payload_bits_by_layers;
+  double raw_bits_per_image = 0;
+  double pixels_per_image = 0;
 };
 
 ReconReport evaluate_reconstruction(const ReconOptions& options);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "hrvq/entropy_model.hpp"
+
 namespace hrvq {
 
 class MapContexts {
@@ -24,5 +26,13 @@ class MapContexts {
   unsigned groups_;
   std::vector<std::vector<uint32_t>> per_group_;
 };
+
+// Every map's segment payload, in stream order: map j coded with models[j] and the
+// contexts above, as `coder` says (widths[j] columns, for rans-ctx's neighbours). The
+// file of the first k maps is the container header followed by the first k of these.
+std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vector<uint16_t>>& maps,
+                                                    const std::vector<uint32_t>& widths,
+                                                    const std::vector<LayerEntropyModel>& models, bool hierarchical,
+                                                    unsigned groups, uint32_t m, Coder coder);
 
 }  // namespace hrvq

@@ -25,6 +25,8 @@ void register_eval_recon(CLI::App& eval) {
   cmd->add_flag("--fid", args->options.fid, "Also reconstruction FID (needs the Inception weights)");
   cmd->add_option("--inception", args->options.inception,
                   "pt_inception-2015-12-05-6726825d.pth (default: $HRVQ_INCEPTION, then pytorch-fid's cache)");
+  cmd->add_flag("--bits", args->options.bits, "Also the entropy-coded bits per image of every prefix of maps");
+  cmd->add_option("--coder", args->options.coder, "Coder for --bits: rans-ctx|rans|zstd|raw")->capture_default_str();
   cmd->add_flag("--json", args->json, "One JSON object on stdout");
   cmd->callback([args] {
     auto& a = *args;

@@ -28,4 +28,22 @@ uint64_t MapContexts::contexts_of(unsigned map, uint32_t m) const {
   return hierarchical_ ? hr_layer_contexts(m, map / groups_) : 1;
 }
 
+std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vector<uint16_t>>& maps,
+                                                    const std::vector<uint32_t>& widths,
+                                                    const std::vector<LayerEntropyModel>& models, bool hierarchical,
+                                                    unsigned groups, uint32_t m, Coder coder) {
+  if (widths.size() < maps.size() || models.size() < maps.size())
+    throw Error("encode_index_maps: a width and a model are needed for every map");
+  const bool contextual = coder == Coder::Rans || coder == Coder::RansCtx;
+  MapContexts contexts(hierarchical, groups);
+  std::vector<std::vector<uint8_t>> segments;
+  for (unsigned j = 0; j < maps.size(); ++j) {
+    const auto& symbols = maps[j];
+    const uint32_t* ctx = contextual ? contexts.for_map(j, symbols.size()) : nullptr;
+    segments.push_back(encode_index_map_2d(symbols.data(), ctx, symbols.size(), widths[j], models[j], coder));
+    if (contextual) contexts.advance(j, symbols, m);
+  }
+  return segments;
+}
+
 }  // namespace hrvq
