@@ -1,11 +1,17 @@
-// codec_bench: rate, distortion, speed and entropy-model quality of the hrvq codec on a
-// folder of images, for every prefix of layers k = 1..n. bench/codec-bsds.sh runs it on
-// BSDS500 and compares with JPEG.
+// codec_bench: rate, distortion (PSNR and MS-SSIM), speed and entropy-model quality of
+// the hrvq codec on a folder of images, for every prefix of index maps k = 1..n (n = the
+// model's maps: tree depth x channel groups). bench/codec-bsds.sh runs it on BSDS500 and
+// compares with JPEG, WebP and AVIF.
 //
-// Rates come from the library's own Codec (one encode per coder): a .hrvq file is a
-// header followed by one segment per layer, so the file that --layers k would write is
-// exactly the first k segments of the full one (checked on the first image). That keeps
-// the run to three encodes and n decodes per image instead of 3n encodes.
+// Rates: a .hrvq file is a header (kBitstreamHeaderSize bytes, as parse_bitstream
+// reports it) followed by one segment (kSegmentHeaderSize + payload) per map, so the
+// file that --layers k would write is exactly the first k segments of the full one
+// (checked on the first image). Each image is analyzed once (network encoder), encoded
+// once by the library with the default coder (timed; those files are decoded), and its
+// maps coded again here with every coder (checked byte for byte against the library),
+// then decoded at every k: two network encodes and n decodes per image. Distortion
+// (hrvq::measure_quality: PSNR and hrvq::ms_ssim against the RGB the library reads) is
+// measured outside the decode timing.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,6 +36,8 @@
 #include "hrvq/error.hpp"
 #include "hrvq/file_io.hpp"
 #include "hrvq/image.hpp"
+#include "hrvq/image_quality.hpp"
+#include "hrvq/map_contexts.hpp"
 #include "hrvq/model_file.hpp"
 #include "hrvq/runtime.hpp"
 
@@ -87,8 +95,11 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
+const auto kStart = std::chrono::steady_clock::now();
+
 void progress(const std::string& line) {
-  std::fprintf(stderr, "codec_bench: %s\n", line.c_str());
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - kStart).count();
+  std::fprintf(stderr, "codec_bench: [%.0f s] %s\n", t, line.c_str());
   std::fflush(stderr);
 }
 
@@ -137,16 +148,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double mse(const hrvq::Image& a, const hrvq::Image& b) {
-  if (a.pixels.size() != b.pixels.size()) throw Error("decoded image differs in size from the input");
-  double sum = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i) {
-    const double e = double(a.pixels[i]) - double(b.pixels[i]);
-    sum += e * e;
-  }
-  return sum / double(a.pixels.size());
-}
-
 double psnr_of_mse(double m) { return m <= 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(255.0 * 255.0 / m); }
 
 std::string jnum(double v, int digits = 6) {
@@ -163,15 +164,16 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// The contexts the codec gives each position of every layer (codec.cpp pack/unpack):
-// hr codes layer l given its parent's global index, other quantizers use one context.
-std::vector<std::vector<uint32_t>> coder_contexts(const hrvq::IndexMaps& maps, bool hr, uint32_t m) {
+// The contexts the codec gives each position of every map (codec.cpp code_segments):
+// hr codes map l given the global index its group's previous layer (map l - G) picked,
+// other quantizers use one context.
+std::vector<std::vector<uint32_t>> coder_contexts(const hrvq::IndexMaps& maps, bool hr, unsigned groups, uint32_t m) {
   std::vector<std::vector<uint32_t>> out;
-  std::vector<uint32_t> contexts;
-  for (size_t l = 0; l < maps.maps.size(); ++l) {
-    if (!hr || l == 0) contexts.assign(maps.maps[l].size(), 0);
-    out.push_back(contexts);
-    if (hr) hrvq::advance_hr_contexts(contexts, maps.maps[l], m);
+  hrvq::MapContexts contexts(hr, groups);
+  for (unsigned l = 0; l < maps.maps.size(); ++l) {
+    const uint32_t* c = contexts.for_map(l, maps.maps[l].size());
+    out.emplace_back(c, c + maps.maps[l].size());
+    contexts.advance(l, maps.maps[l], m);
   }
   return out;
 }
@@ -240,7 +242,8 @@ LoadedImages load_images(const std::vector<std::string>& paths, int channels, in
 struct CoderResult {
   hrvq::Coder coder;
   std::vector<double> file_bytes, payload_bytes;  // summed over images, per k (index k-1)
-  double encode_s = 0;
+  double encode_s = -1;   // the library's whole encode (network + coding); < 0: not timed
+  double entropy_s = 0;   // coding the analyzed maps alone
 };
 
 int run(const Args& a) {
@@ -279,7 +282,12 @@ int run(const Args& a) {
   const double analyze_s = seconds_since(t0);
   progress(fmt::format("analyze: {:.2f} s", analyze_s));
 
-  // Rates per coder, from one full-depth encode per image and coder.
+  // Rates per coder. The reported coder (the first) goes through the library's encode,
+  // timed, and its files are the ones decoded below. Every coder's segments are then
+  // coded here from the analyzed maps as codec.cpp codes them (MapContexts +
+  // encode_index_map_2d), so the network runs twice per image rather than once per coder:
+  // the first coder's segments must equal the library's on every image, the others' on
+  // the first image.
   std::vector<hrvq::Coder> coders;
   if (codec.has_counts()) {
     coders.push_back(hrvq::Coder::RansCtx);
@@ -287,71 +295,132 @@ int run(const Args& a) {
   }
   coders.push_back(hrvq::Coder::Zstd);
   coders.push_back(hrvq::Coder::Raw);
-  std::vector<CoderResult> results;
   std::vector<std::vector<uint8_t>> decode_streams(N);
-  bool hr = false;
+  hrvq::EncodeOptions eo;
+  eo.coder = coders.front();
+  t0 = std::chrono::steady_clock::now();
+  for_each_index(N, a.jobs, [&](size_t i) {
+    hrvq::EncodeOptions o = eo;
+    o.name = test.names[i];
+    decode_streams[i] = codec.encode(test.images[i], o);
+  });
+  const double library_encode_s = seconds_since(t0);
+  std::vector<hrvq::ParsedBitstream> parsed(N);
+  for (size_t i = 0; i < N; ++i) {
+    parsed[i] = hrvq::parse_bitstream(decode_streams[i], test.names[i]);
+    if (parsed[i].segments.size() != size_t(n) || parsed[i].truncated)
+      throw Error(fmt::format("{}: the full file has {} segments, not the model's {} maps", test.names[i],
+                              parsed[i].segments.size(), n));
+  }
+  const bool hr = parsed[0].header.quantizer == hrvq::StreamQuantizer::Hr;
+  const unsigned groups = std::max<unsigned>(1, parsed[0].header.groups);
+  const size_t header_bytes = parsed[0].header_size;
+  if (header_bytes != hrvq::kBitstreamHeaderSize)
+    progress(fmt::format("note: the files have a {}-byte header, not the current {}", header_bytes,
+                         hrvq::kBitstreamHeaderSize));
+  progress(fmt::format("encode {} (library): {:.2f} s", hrvq::coder_name(coders.front()), library_encode_s));
+
+  // Tables for coding: the model's counts, or (no counts: raw and zstd only, which use
+  // nothing but m) a flat one.
+  std::vector<hrvq::LayerEntropyModel> models = entropy;
+  if (models.empty())
+    for (int l = 0; l < n; ++l) models.emplace_back(std::vector<uint64_t>(m, 1), 1, m);
+  auto code_maps = [&](const hrvq::IndexMaps& im, hrvq::Coder coder) {
+    const bool rans = coder == hrvq::Coder::Rans || coder == hrvq::Coder::RansCtx;
+    hrvq::MapContexts contexts(hr, groups);
+    std::vector<std::vector<uint8_t>> segments;
+    for (unsigned l = 0; l < im.maps.size(); ++l) {
+      const auto& symbols = im.maps[l];
+      const uint32_t* ctx = rans ? contexts.for_map(l, symbols.size()) : nullptr;
+      segments.push_back(hrvq::encode_index_map_2d(symbols.data(), ctx, symbols.size(), im.cols[l], models[l], coder));
+      if (rans) contexts.advance(l, symbols, m);
+    }
+    return segments;
+  };
+
+  std::vector<CoderResult> results;
   for (hrvq::Coder coder : coders) {
-    CoderResult r{coder, std::vector<double>(n, 0), std::vector<double>(n, 0), 0};
-    std::vector<std::vector<uint8_t>> streams(N);
-    hrvq::EncodeOptions eo;
-    eo.coder = coder;
+    CoderResult r{coder, std::vector<double>(n, 0), std::vector<double>(n, 0), -1, 0};
+    std::vector<std::vector<std::vector<uint8_t>>> segments(N);
     t0 = std::chrono::steady_clock::now();
-    for_each_index(N, a.jobs, [&](size_t i) {
+    for_each_index(N, a.jobs, [&](size_t i) { segments[i] = code_maps(maps[i], coder); });
+    r.entropy_s = seconds_since(t0);
+    if (coder == coders.front()) {
+      r.encode_s = library_encode_s;
+      for (size_t i = 0; i < N; ++i)
+        if (segments[i] != parsed[i].segments)
+          throw Error(fmt::format("{}: the {} segments coded from codec.analyze()'s maps differ from codec.encode()'s "
+                                  "(has the codec changed how it codes maps?)",
+                                  test.names[i], hrvq::coder_name(coder)));
+      // The prefix argument: --layers k writes the header and the first k segments.
+      for (int k = 1; k < n; ++k) {
+        if (n > 6 && k != 1 && k != 2 && k != n / 2 && k != n - 1) continue;
+        hrvq::EncodeOptions o = eo;
+        o.layers = k;
+        o.name = test.names[0];
+        const auto bytes = codec.encode(test.images[0], o);
+        const auto p = hrvq::parse_bitstream(bytes, test.names[0]);
+        size_t expect = p.header_size;
+        for (int l = 0; l < k; ++l) expect += hrvq::kSegmentHeaderSize + parsed[0].segments[l].size();
+        if (bytes.size() != expect || p.header_size != header_bytes ||
+            !std::equal(p.segments.begin(), p.segments.end(), parsed[0].segments.begin()) || p.segments.size() != size_t(k))
+          throw Error(fmt::format("{}: --layers {} wrote {} bytes, not the {} of the full file's prefix", test.names[0], k,
+                                  bytes.size(), expect));
+      }
+    } else {
       hrvq::EncodeOptions o = eo;
-      o.name = test.names[i];
-      streams[i] = codec.encode(test.images[i], o);
-    });
-    r.encode_s = seconds_since(t0);
+      o.coder = coder;
+      o.name = test.names[0];
+      const auto p = hrvq::parse_bitstream(codec.encode(test.images[0], o), test.names[0]);
+      if (p.segments != segments[0] || p.header_size != header_bytes)
+        throw Error(fmt::format("{}: the {} segments coded here differ from codec.encode()'s", test.names[0],
+                                hrvq::coder_name(coder)));
+    }
     for (size_t i = 0; i < N; ++i) {
-      const auto parsed = hrvq::parse_bitstream(streams[i], test.names[i]);
-      hr = parsed.header.quantizer == hrvq::StreamQuantizer::Hr;
-      double file = double(parsed.header_size), payload = 0;
+      double file = double(parsed[i].header_size), payload = 0;
       for (int k = 1; k <= n; ++k) {
-        const double seg = double(parsed.segments[k - 1].size());
+        const double seg = double(segments[i][k - 1].size());
         file += hrvq::kSegmentHeaderSize + seg;
         payload += seg;
         r.file_bytes[k - 1] += file;
         r.payload_bytes[k - 1] += payload;
       }
     }
-    // The prefix argument above, checked against the library on the first image.
-    for (int k = 1; k < n; ++k) {
-      hrvq::EncodeOptions o = eo;
-      o.layers = k;
-      const auto bytes = codec.encode(test.images[0], o);
-      const auto parsed = hrvq::parse_bitstream(streams[0], test.names[0]);
-      size_t expect = parsed.header_size;
-      for (int l = 0; l < k; ++l) expect += hrvq::kSegmentHeaderSize + parsed.segments[l].size();
-      if (bytes.size() != expect)
-        throw Error(fmt::format("{}: --layers {} wrote {} bytes, not the {} of the full file's prefix", test.names[0], k,
-                                bytes.size(), expect));
-    }
-    progress(fmt::format("encode {}: {:.2f} s, {:.4f} bpp", hrvq::coder_name(coder), r.encode_s,
+    progress(fmt::format("{}: entropy coding {:.2f} s, {:.4f} bpp", hrvq::coder_name(coder), r.entropy_s,
                          8 * r.file_bytes[n - 1] / test.pixels));
-    if (coder == coders.front()) decode_streams = std::move(streams);
     results.push_back(std::move(r));
   }
 
-  // Decoding each prefix, and its distortion.
-  std::vector<double> decode_s(n, 0), psnr_mean(n, 0), psnr_of_mean_mse(n, 0);
+  // Decoding each prefix (timed), then its distortion (not timed: MS-SSIM costs about
+  // as much as a decode).
+  std::vector<double> decode_s(n, 0), psnr_mean(n, 0), psnr_of_mean_mse(n, 0), ms_ssim_mean(n, 0),
+      ms_ssim_db_mean(n, 0);
+  std::vector<hrvq::Image> decoded(N);
   for (int k = 1; k <= n; ++k) {
-    std::vector<double> errors(N);
+    std::vector<hrvq::ImageQuality> quality(N);
     t0 = std::chrono::steady_clock::now();
-    for_each_index(N, a.jobs, [&](size_t i) {
-      const hrvq::Image out = codec.decode(decode_streams[i], test.names[i], k);
-      errors[i] = mse(test.images[i], out);
-    });
+    for_each_index(N, a.jobs, [&](size_t i) { decoded[i] = codec.decode(decode_streams[i], test.names[i], k); });
     decode_s[k - 1] = seconds_since(t0);
-    double sum_psnr = 0, sum_mse = 0;
-    for (double e : errors) sum_psnr += psnr_of_mse(e), sum_mse += e;
+    for_each_index(N, a.jobs, [&](size_t i) {
+      quality[i] = hrvq::measure_quality(test.images[i], decoded[i], fmt::format("{} (--layers {})", test.names[i], k));
+    });
+    double sum_psnr = 0, sum_mse = 0, sum_ms = 0, sum_ms_db = 0;
+    for (const auto& q : quality) {
+      sum_psnr += psnr_of_mse(q.mse), sum_mse += q.mse, sum_ms += q.ms_ssim;
+      sum_ms_db += q.ms_ssim >= 1 ? std::numeric_limits<double>::infinity() : -10 * std::log10(1 - q.ms_ssim);
+    }
     psnr_mean[k - 1] = sum_psnr / double(N);
     psnr_of_mean_mse[k - 1] = psnr_of_mse(sum_mse / double(N));
-    progress(fmt::format("decode --layers {}: {:.2f} s, PSNR {:.3f} dB", k, decode_s[k - 1], psnr_mean[k - 1]));
+    ms_ssim_mean[k - 1] = sum_ms / double(N);
+    ms_ssim_db_mean[k - 1] = sum_ms_db / double(N);
+    progress(fmt::format("decode --layers {}: {:.2f} s, PSNR {:.3f} dB, MS-SSIM {:.5f}", k, decode_s[k - 1],
+                         psnr_mean[k - 1], ms_ssim_mean[k - 1]));
   }
+  decoded.clear();
 
   // Cross-entropy of the codes under the model's own tables, with the codec's contexts.
   std::vector<std::vector<std::vector<uint32_t>>> contexts(N);
-  for (size_t i = 0; i < N; ++i) contexts[i] = coder_contexts(maps[i], hr, m);
+  for (size_t i = 0; i < N; ++i) contexts[i] = coder_contexts(maps[i], hr, groups, m);
   std::vector<double> ce_bits(n, 0), ce_exact_bits(n, 0), positions(n, 0);
   for (size_t i = 0; i < N; ++i)
     for (int l = 0; l < n; ++l) {
@@ -387,7 +456,7 @@ int run(const Args& a) {
                      [&](size_t i) { train_maps[start + i] = codec.analyze(imgs.images[i], imgs.names[i]); });
     }
     train_analyze_s = seconds_since(t0);
-    for (const auto& tm : train_maps) train_contexts.push_back(coder_contexts(tm, hr, m));
+    for (const auto& tm : train_maps) train_contexts.push_back(coder_contexts(tm, hr, groups, m));
   }
   // [layer][kind] bits on the test codes, and on the training codes themselves.
   std::vector<std::vector<double>> spatial_bits(n, std::vector<double>(kSpatialKinds, 0));
@@ -421,16 +490,19 @@ int run(const Args& a) {
   const double P = test.pixels, MP = test.pixels / 1e6;
   std::string table;
   auto out = [&](const std::string& s) { table += s; };
-  out(fmt::format("model {}: {} quantizer, n={} layers, m={} codes, {} channel{}; {} images ({:.2f} MP) from {}\n",
-                  a.model, hr ? "hr" : "non-hr", n, m, C, C == 1 ? "" : "s", N, MP, a.images));
+  out(fmt::format("model {}: {} quantizer, n={} index maps ({} group{}), m={} codes, {} channel{}; {} images ({:.2f} MP) "
+                  "from {}\n",
+                  a.model, hr ? "hr" : "non-hr", n, groups, groups == 1 ? "" : "s", m, C, C == 1 ? "" : "s", N, MP,
+                  a.images));
   out(fmt::format("torch threads {}, jobs {}\n\n", hrvq::runtime_threads(), a.jobs));
-  out("bits per pixel (whole .hrvq file; payload = without the header and segment headers)\n");
+  out(fmt::format("bits per pixel (whole .hrvq file; payload = without the {}-byte header and {}-byte segment headers)\n",
+                  header_bytes, hrvq::kSegmentHeaderSize));
   std::string head = "| k | ";
   for (const auto& r : results) head += fmt::format("{} file | {} payload | ", hrvq::coder_name(r.coder), hrvq::coder_name(r.coder));
-  head += "n*log2(m) | CE (quantized) | CE (exact) | rans over CE | PSNR mean | PSNR of mean MSE |\n";
+  head += "n*log2(m) | CE (quantized) | CE (exact) | rans over CE | PSNR mean | PSNR of mean MSE | MS-SSIM mean |\n";
   out(head);
   out("|---|");
-  for (size_t c = 0; c < results.size() * 2 + 6; ++c) out("---|");
+  for (size_t c = 0; c < results.size() * 2 + 7; ++c) out("---|");
   out("\n");
   auto cum = [&](const std::vector<double>& per_layer, int k) {
     double s = 0;
@@ -438,18 +510,22 @@ int run(const Args& a) {
     return s;
   };
   const double log2m = std::log2(double(m));
+  // "rans over CE" compares the static-table coder (the one the CE describes) with it.
+  const CoderResult* rans_result = &results[0];
+  for (const auto& r : results)
+    if (r.coder == hrvq::Coder::Rans) rans_result = &r;
   for (int k = 1; k <= n; ++k) {
     std::string row = fmt::format("| {} | ", k);
     for (const auto& r : results)
       row += fmt::format("{:.4f} | {:.4f} | ", 8 * r.file_bytes[k - 1] / P, 8 * r.payload_bytes[k - 1] / P);
     row += fmt::format("{:.4f} | ", cum(positions, k) * log2m / P);
     if (!entropy.empty()) {
-      const double ce = cum(ce_bits, k), exact = cum(ce_exact_bits, k), rans = 8 * results[0].payload_bytes[k - 1];
+      const double ce = cum(ce_bits, k), exact = cum(ce_exact_bits, k), rans = 8 * rans_result->payload_bytes[k - 1];
       row += fmt::format("{:.4f} | {:.4f} | {:+.2f}% | ", ce / P, exact / P, 100 * (rans - exact) / exact);
     } else {
       row += "- | - | - | ";
     }
-    row += fmt::format("{:.3f} | {:.3f} |\n", psnr_mean[k - 1], psnr_of_mean_mse[k - 1]);
+    row += fmt::format("{:.3f} | {:.3f} | {:.5f} |\n", psnr_mean[k - 1], psnr_of_mean_mse[k - 1], ms_ssim_mean[k - 1]);
     out(row);
   }
   out("\nthroughput (whole pipeline, image in memory <-> bytes; model loading excluded)\n");
@@ -458,14 +534,17 @@ int run(const Args& a) {
     out(fmt::format("| {} | {:.2f} | {:.2f} | {:.3f} |\n", what, s, double(N) / s, MP / s));
   };
   speed("analyze (network encoder only)", analyze_s);
-  for (const auto& r : results) speed(fmt::format("encode, {}, all layers", hrvq::coder_name(r.coder)), r.encode_s);
+  for (const auto& r : results)
+    if (r.encode_s >= 0) speed(fmt::format("encode, {}, all maps", hrvq::coder_name(r.coder)), r.encode_s);
+  for (const auto& r : results)
+    speed(fmt::format("entropy coding only, {}, all maps", hrvq::coder_name(r.coder)), r.entropy_s);
   for (int k = 1; k <= n; ++k)
     speed(fmt::format("decode, {}, --layers {}", hrvq::coder_name(results[0].coder), k), decode_s[k - 1]);
   if (!train_maps.empty()) {
     out(fmt::format("\nspatial context: add-one smoothed counts from {} training images ({:.2f} MP), cross-entropy of "
                     "the {} test images' codes in bits per pixel\n",
                     train_maps.size(), train_pixels / 1e6, N));
-    out("| layer | model tables | parent | parent+left | parent+left+above | change left | change left+above |\n");
+    out("| map | model tables | parent | parent+left | parent+left+above | change left | change left+above |\n");
     out("|---|---|---|---|---|---|---|\n");
     std::vector<double> total(kSpatialKinds, 0);
     double total_model = 0;
@@ -487,9 +566,12 @@ int run(const Args& a) {
     std::string j = "{\n";
     j += fmt::format("  \"model\": {}, \"images_dir\": {}, \"images\": {}, \"pixels\": {:.0f},\n", json_string(a.model),
                      json_string(a.images), N, P);
-    j += fmt::format("  \"quantizer\": \"{}\", \"layers\": {}, \"codes\": {}, \"channels\": {}, \"torch_threads\": {}, "
-                     "\"jobs\": {}, \"model_load_s\": {},\n",
-                     hr ? "hr" : "other", n, m, C, hrvq::runtime_threads(), a.jobs, jnum(load_s, 4));
+    j += fmt::format("  \"quantizer\": \"{}\", \"layers\": {}, \"groups\": {}, \"codes\": {}, \"channels\": {}, "
+                     "\"torch_threads\": {}, \"jobs\": {}, \"model_load_s\": {},\n",
+                     hr ? "hr" : "other", n, groups, m, C, hrvq::runtime_threads(), a.jobs, jnum(load_s, 4));
+    j += fmt::format("  \"header_bytes\": {}, \"segment_header_bytes\": {}, \"ms_ssim\": \"hrvq::ms_ssim (pytorch_msssim "
+                     "definition, RGB, data range 255)\",\n",
+                     header_bytes, hrvq::kSegmentHeaderSize);
     j += "  \"per_layers\": [\n";
     for (int k = 1; k <= n; ++k) {
       j += fmt::format("    {{\"k\": {}, \"bpp\": {{", k);
@@ -502,7 +584,7 @@ int run(const Args& a) {
                          jnum(8 * results[c].payload_bytes[k - 1] / P));
       j += fmt::format("}}, \"ideal_raw_bpp\": {}, ", jnum(cum(positions, k) * log2m / P));
       if (!entropy.empty()) {
-        const double ce = cum(ce_bits, k), exact = cum(ce_exact_bits, k), rans = 8 * results[0].payload_bytes[k - 1];
+        const double ce = cum(ce_bits, k), exact = cum(ce_exact_bits, k), rans = 8 * rans_result->payload_bytes[k - 1];
         j += fmt::format("\"ce_bpp\": {}, \"ce_exact_bpp\": {}, \"rans_overhead_pct\": {}, "
                          "\"rans_overhead_vs_quantized_pct\": {}, ",
                          jnum(ce / P), jnum(exact / P), jnum(100 * (rans - exact) / exact, 4),
@@ -511,16 +593,25 @@ int run(const Args& a) {
         j += "\"ce_bpp\": null, \"ce_exact_bpp\": null, \"rans_overhead_pct\": null, "
              "\"rans_overhead_vs_quantized_pct\": null, ";
       }
-      j += fmt::format("\"psnr_mean\": {}, \"psnr_of_mean_mse\": {}, \"decode_s\": {}, \"decode_images_per_s\": {}, "
-                       "\"decode_mp_per_s\": {}}}{}\n",
-                       jnum(psnr_mean[k - 1], 4), jnum(psnr_of_mean_mse[k - 1], 4), jnum(decode_s[k - 1], 4),
+      j += fmt::format("\"psnr_mean\": {}, \"psnr_of_mean_mse\": {}, \"ms_ssim_mean\": {}, \"ms_ssim_db_mean\": {}, "
+                       "\"decode_s\": {}, \"decode_images_per_s\": {}, \"decode_mp_per_s\": {}}}{}\n",
+                       jnum(psnr_mean[k - 1], 4), jnum(psnr_of_mean_mse[k - 1], 4), jnum(ms_ssim_mean[k - 1], 6),
+                       jnum(ms_ssim_db_mean[k - 1], 4), jnum(decode_s[k - 1], 4),
                        jnum(N / decode_s[k - 1], 4), jnum(MP / decode_s[k - 1], 4), k < n ? "," : "");
     }
     j += "  ],\n  \"encode\": {";
+    bool first = true;
+    for (const auto& r : results) {
+      if (r.encode_s < 0) continue;
+      j += fmt::format("{}\"{}\": {{\"s\": {}, \"images_per_s\": {}, \"mp_per_s\": {}}}", first ? "" : ", ",
+                       hrvq::coder_name(r.coder), jnum(r.encode_s, 4), jnum(N / r.encode_s, 4), jnum(MP / r.encode_s, 4));
+      first = false;
+    }
+    j += "},\n  \"entropy_coding\": {";
     for (size_t c = 0; c < results.size(); ++c)
       j += fmt::format("{}\"{}\": {{\"s\": {}, \"images_per_s\": {}, \"mp_per_s\": {}}}", c ? ", " : "",
-                       hrvq::coder_name(results[c].coder), jnum(results[c].encode_s, 4),
-                       jnum(N / results[c].encode_s, 4), jnum(MP / results[c].encode_s, 4));
+                       hrvq::coder_name(results[c].coder), jnum(results[c].entropy_s, 4),
+                       jnum(N / results[c].entropy_s, 4), jnum(MP / results[c].entropy_s, 4));
     j += fmt::format("}},\n  \"analyze\": {{\"s\": {}, \"images_per_s\": {}, \"mp_per_s\": {}}},\n", jnum(analyze_s, 4),
                      jnum(N / analyze_s, 4), jnum(MP / analyze_s, 4));
     if (!train_maps.empty()) {

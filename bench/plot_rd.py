@@ -1,15 +1,38 @@
 #!/usr/bin/env python3
-"""PSNR-vs-bpp plot of hrvq (one point per --layers k) and JPEG (one per quality).
+"""Rate-distortion plot of hrvq (one point per index-map prefix k) against JPEG, WebP and
+AVIF (one point per quality setting): two panels, PSNR vs bpp and MS-SSIM vs bpp (as
+-10 log10(1 - MS-SSIM) dB), log-scaled bpp axis from 0.05 bpp (or hrvq's lowest rate) to 2.5 bpp.
 
-Usage: plot_rd.py docs/codec-bsds.json docs/rd-bsds.png   (the JSON bench/codec-bsds.sh writes)
+Usage: plot_rd.py OUT_DIR/codec-bsds.json OUT.png   (the JSON bench/codec-bsds.sh writes)
 """
 import json
+import math
 import sys
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on the machines this runs on
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+
+STYLE = {"hrvq": ("o-", "tab:red"), "jpeg": ("s-", "tab:blue"), "webp": ("^-", "tab:green"),
+         "avif": ("D-", "tab:purple")}
+XMIN, XMAX = 0.05, 2.5
+
+
+def annotate_which(xs):
+    """Indices of the hrvq points to label: the first, the last and about six between,
+    none closer than 0.08 decades of bpp to the previous label."""
+    n = len(xs)
+    step = 1 if n <= 8 else max(1, round((n - 1) / 7))
+    keep = []
+    for i in sorted(set(range(0, n, step)) | {n - 1}):
+        close = keep and math.log10(xs[i] / xs[keep[-1]]) < 0.08
+        if not close:
+            keep.append(i)
+        elif i == n - 1:
+            keep[-1] = i  # the last point (all maps) is always labelled
+    return keep
 
 
 def main():
@@ -17,35 +40,59 @@ def main():
         sys.exit("usage: plot_rd.py RESULTS.json OUT.png")
     try:
         data = json.load(open(sys.argv[1]))
-        hrvq, jpeg = data["hrvq"], data["jpeg"]
-        coder = data["comparison"]["coder"]
+        curves = data["curves"]
+        coder = data["summary"]["coder"]
+        images = data["hrvq"]["images"]
     except (OSError, ValueError, KeyError) as e:
         sys.exit(f"plot_rd: {sys.argv[1]}: not a codec-bsds result ({e})")
+    peers = data.get("peers", {}).get("codecs", {})
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    rows = hrvq["per_layers"]
-    hx = [r["bpp"][coder] for r in rows]
-    hy = [r["psnr_mean"] for r in rows]
-    ax.plot(hx, hy, "o-", color="tab:red", label=f"hrvq ({coder}, layers 1..{len(rows)})")
-    for r, x, y in zip(rows, hx, hy):
-        ax.annotate(f"k={r['k']}", (x, y), textcoords="offset points", xytext=(5, -12), fontsize=8, color="tab:red")
-    jq = sorted(jpeg["qualities"], key=lambda r: r["bpp"])
-    jx = [r["bpp"] for r in jq]
-    jy = [r["psnr_mean"] for r in jq]
-    flags = f" {jpeg['flags']}" if jpeg.get("flags") else ""
-    ax.plot(jx, jy, "s-", color="tab:blue", label=f"JPEG (cjpeg{flags})")
-    for r, x, y in zip(jq, jx, jy):
-        ax.annotate(f"q{r['quality']}", (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8, color="tab:blue")
-    # JPEG's high qualities would squeeze hrvq's range into a corner.
-    right = min(max(jx), 2.5 * max(hx))
-    visible = [y for x, y in zip(hx + jx, hy + jy) if x <= right * 1.05]
-    ax.set_xlim(0, right * 1.05)
-    ax.set_ylim(min(visible) - 1, max(visible) + 1)
-    ax.set_xlabel("bits per pixel (whole file)")
-    ax.set_ylabel("PSNR (dB, RGB, mean over images)")
-    ax.set_title(f"BSDS500 test ({hrvq['images']} images): {data['model']}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    # Left edge: 0.05 bpp, or lower when a codec (hrvq's first maps) starts lower.
+    lowest = min((p["bpp"] for cv in curves.values() for p in cv["points"] if p["bpp"] > 0), default=XMIN)
+    xmin = min(XMIN, lowest / 1.25)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), dpi=120)
+    panels = (("psnr", "PSNR (dB, RGB, mean over images)"),
+              ("ms_ssim_db", "MS-SSIM as −10·log10(1 − MS-SSIM) (dB, RGB, mean MS-SSIM)"))
+    for ax, (key, ylabel) in zip(axes, panels):
+        visible = []
+        for c, cv in curves.items():
+            pts = [p for p in cv["points"] if p.get(key) is not None and p["bpp"] > 0]
+            if not pts:
+                continue
+            style, color = STYLE.get(c, (".-", None))
+            x = [p["bpp"] for p in pts]
+            y = [p[key] for p in pts]
+            if c == "hrvq":
+                label = f"hrvq ({coder}, k = 1..{len(pts)} maps)"
+            else:
+                tool = peers.get(c, {}).get("tool", "").split(";")[0]
+                label = f"{cv['name']} ({tool})" if tool else cv["name"]
+            ax.plot(x, y, style, color=color, markersize=4 if c != "hrvq" else 5, linewidth=1.2, label=label)
+            visible += [v for b, v in zip(x, y) if xmin <= b <= XMAX]
+            if c == "hrvq":
+                for i in annotate_which(x):
+                    ax.annotate(f"k={pts[i]['k']}", (x[i], y[i]), textcoords="offset points", xytext=(4, -11),
+                                fontsize=7, color=color)
+            else:
+                # The two ends and the middle setting, so the parameter range is readable.
+                for i in sorted({0, len(pts) // 2, len(pts) - 1}):
+                    ax.annotate(pts[i]["label"], (x[i], y[i]), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                                color=color, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(xmin, XMAX)
+        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2) if t >= xmin]
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if visible:
+            lo, hi = min(visible), max(visible)
+            pad = 0.04 * (hi - lo) if hi > lo else 1
+            ax.set_ylim(math.floor(lo - pad), math.ceil(hi + pad))
+        ax.set_xlabel("bits per pixel (whole file, log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"BSDS500 test ({images} images): {data['model']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[2])
 
