@@ -89,7 +89,25 @@ struct Codec::Impl {
 
   // Encoder on a group of images of one size: tiles over the image padded to the grid
   // factor, every image of the group in one forward pass per tile.
-  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images, int beam = 1) const {
+  // Bits of every row of every layer's table under the model's counts, per group.
+  std::vector<CodeCosts> code_costs(double lambda) const {
+    std::vector<CodeCosts> costs;
+    if (!(lambda > 0) || !has_counts || model.config.quantizer == QuantizerKind::Vq2) return costs;
+    const ModelConfig& c = model.config;
+    const int64_t m = c.codes;
+    costs.resize(static_cast<size_t>(c.groups));
+    for (int j = 0; j < c.num_layers(); ++j) {
+      auto counts = torch::tensor(std::vector<int64_t>(model.counts[j].begin(), model.counts[j].end()), torch::kFloat64)
+                        .add_(1.0).view({-1, m});  // one row block per context, +1 as the coder smooths
+      auto bits = -(counts / counts.sum(1, true)).log2().view({-1}).to(torch::kFloat32);
+      costs[j % c.groups].bits.push_back(bits);
+      costs[j % c.groups].lambda = lambda;
+    }
+    return costs;
+  }
+
+  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images, int beam = 1, double rdo_lambda = 0) const {
+    const auto costs = code_costs(rdo_lambda);
     const int64_t B = static_cast<int64_t>(images.size());
     const int64_t W = images[0]->width, H = images[0]->height, C = images[0]->channels;
     auto grid = grids(H, W);
@@ -129,7 +147,7 @@ struct Codec::Impl {
         CodeMaps maps;
         {
           auto lock = device_lock();
-          maps = m->encode(input.to(device), beam);
+          maps = m->encode(input.to(device), beam, costs.empty() ? nullptr : &costs);
           for (auto& t : maps) t = t.to(torch::kCPU).contiguous();
         }
         for (size_t l = 0; l < maps.size(); ++l) {
@@ -378,9 +396,9 @@ int Codec::codes() const { return impl_->model.config.codes; }
 int Codec::grid_factor() const { return static_cast<int>(impl_->f); }
 bool Codec::has_counts() const { return impl_->has_counts; }
 
-IndexMaps Codec::analyze(const Image& image, const std::string& name, int beam) const {
+IndexMaps Codec::analyze(const Image& image, const std::string& name, int beam, double rdo_lambda) const {
   Image img = impl_->conform(image, name);
-  return std::move(impl_->analyze_group({&img}, beam)[0]);
+  return std::move(impl_->analyze_group({&img}, beam, rdo_lambda)[0]);
 }
 
 Image Codec::synthesize(const IndexMaps& maps, int layers) const {
@@ -401,6 +419,9 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
   impl_->check_coder(options.coder, options.name);
   if (options.beam < 1 || options.beam > 64)
     throw Error(with_name(options.name, fmt::format("beam width {} is outside 1..64", options.beam)));
+  if (!(options.rdo_lambda >= 0)) throw Error(with_name(options.name, "--rdo must be >= 0"));
+  if (options.rdo_lambda > 0 && !impl_->has_counts)
+    throw Error(with_name(options.name, fmt::format("--rdo needs code counts, which the model {} lacks", impl_->path)));
   std::vector<Image> conformed;
   conformed.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) conformed.push_back(impl_->conform(images[i], name_of(i)));
@@ -412,7 +433,7 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
     for (size_t start = 0; start < indices.size(); start += batch) {
       std::vector<const Image*> group;
       for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&conformed[indices[j]]);
-      auto maps = impl_->analyze_group(group, options.beam);
+      auto maps = impl_->analyze_group(group, options.beam, options.rdo_lambda);
       for (size_t j = 0; j < maps.size(); ++j) {
         const size_t i = indices[start + j];
         out[i] = impl_->pack_for_target(maps[j], conformed[i], options, name_of(i));

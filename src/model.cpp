@@ -135,7 +135,7 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
   return out;
 }
 
-CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam) {
+CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam, const std::vector<CodeCosts>* costs) {
   torch::NoGradGuard no_grad;
   auto features = encoder_->forward(pad(images));
   CodeMaps maps;
@@ -156,7 +156,9 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam) {
     std::vector<std::vector<torch::Tensor>> locals;
     for (size_t g = 0; g < groups_.size(); ++g) {
       auto zg = parts[g].contiguous();
-      locals.push_back(beam > 1 ? beam_search(*groups_[g], zg, beam, config_.layers) : groups_[g]->forward(zg).local);
+      const bool rdo = costs && g < costs->size() && (*costs)[g].active();
+      locals.push_back(beam > 1 || rdo ? beam_search(*groups_[g], zg, beam, config_.layers, rdo ? (*costs)[g] : CodeCosts{})
+                                       : groups_[g]->forward(zg).local);
     }
     for (int i = 0; i < config_.layers; ++i)
       for (auto& local : locals) maps.push_back(local[i].view({z.size(0), z.size(2), z.size(3)}));

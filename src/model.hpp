@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "hrvq/config.hpp"
+#include "beam_search.hpp"
 #include "networks.hpp"
 #include "quantizer.hpp"
 
@@ -32,7 +33,8 @@ class HrvqModelImpl : public torch::nn::Module {
   ForwardResult forward(const torch::Tensor& images, int decode_layers = 0);
   // beam > 1 searches each tree with a beam of that width (beam_search.hpp) instead of
   // greedily; the decoder reads the result like any other code maps.
-  CodeMaps encode(const torch::Tensor& images, int beam = 1);
+  // With costs (one per group), codes are chosen by distortion + lambda * bits.
+  CodeMaps encode(const torch::Tensor& images, int beam = 1, const std::vector<CodeCosts>* costs = nullptr);
   // Images of `height` x `width` from the code maps of the padded grid.
   torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
 

@@ -90,5 +90,79 @@ TEST(BeamSearch, FilesDecodeWithTheUnchangedDecoder) {
   EXPECT_THROW(codec.encode(im, eo), Error);
 }
 
+TEST(BeamSearch, CodeCostsTradeDistortionForRate) {
+  // Local code 0 of every codebook costs 1 bit, the others 6.
+  auto costs_for = [](const ResidualQuantizer& q, int layers) {
+    CodeCosts costs;
+    for (int i = 0; i < layers; ++i) {
+      auto bits = torch::full({q->codebook(i).size(0)}, 6.0f);
+      bits.view({-1, 8}).select(1, 0).fill_(1.0f);
+      costs.bits.push_back(bits);
+    }
+    return costs;
+  };
+  auto spent = [](const std::vector<torch::Tensor>& local) {
+    double b = 0;
+    for (auto& l : local) b += (l == 0).sum().item<double>() * 1 + (l != 0).sum().item<double>() * 6;
+    return b / double(local[0].numel());
+  };
+  auto z = torch::randn({1000, 4});
+  {
+    // One layer: the choice minimises error + lambda * bits exactly, so rate never
+    // rises and error never falls as lambda grows (the Lagrangian trade).
+    auto q = trained_looking(QuantizerKind::Hr, 1, 8, 4, 4);
+    CodeCosts costs = costs_for(q, 1);
+    double last_bits = 1e9, last_error = 0;
+    for (double lambda : {0.0, 0.01, 0.05, 0.2, 1.0, 100.0}) {
+      costs.lambda = lambda;
+      auto local = beam_search(*q, z, 1, 1, costs);
+      const double b = spent(local), e = residual_energy(q, z, local);
+      EXPECT_LE(b, last_bits) << lambda;
+      EXPECT_GE(e, last_error - 1e-6) << lambda;
+      last_bits = b, last_error = e;
+    }
+    EXPECT_DOUBLE_EQ(last_bits, 1.0) << "a huge lambda takes the cheapest code everywhere";
+  }
+  // Two layers of the tree: lambda 0 is the greedy search, a large one the cheapest path.
+  auto q = trained_looking(QuantizerKind::Hr, 2, 8, 4, 4);
+  CodeCosts costs = costs_for(q, 2);
+  costs.lambda = 0;
+  EXPECT_TRUE(torch::equal(beam_search(*q, z, 1, 2, costs)[1], q->forward(z).local[1]));
+  costs.lambda = 0.1;
+  EXPECT_LT(spent(beam_search(*q, z, 2, 2, costs)), spent(q->forward(z).local));
+  costs.lambda = 100;
+  EXPECT_DOUBLE_EQ(spent(beam_search(*q, z, 2, 2, costs)), 2.0);
+}
+
+TEST(BeamSearch, RdoFilesAreSmallerAndDecodeUnchanged) {
+  codec_test::TempDir dir;
+  ModelConfig c = codec_test::tiny_config();
+  auto path = codec_test::make_model(dir / "m.hrvqm", c, 6);
+  CodecOptions o;
+  o.device = "cpu";
+  o.tile = 0;
+  Codec codec(path, o);
+  Image im = codec_test::test_image(48, 40, 3, 4);
+  EncodeOptions eo;
+  eo.coder = Coder::Rans;
+  const size_t greedy = codec.encode(im, eo).size();
+  eo.rdo_lambda = 10;
+  auto bytes = codec.encode(im, eo);
+  EXPECT_LT(bytes.size(), greedy);
+  auto model = load_model(path, torch::kCPU);
+  IndexMaps maps = codec.analyze(im, "", 1, 10);
+  std::vector<torch::Tensor> codes;
+  for (size_t l = 0; l < maps.maps.size(); ++l) {
+    std::vector<int64_t> v(maps.maps[l].begin(), maps.maps[l].end());
+    codes.push_back(torch::tensor(v).view({1, int64_t(maps.rows[l]), int64_t(maps.cols[l])}));
+  }
+  Image want = tensor_to_image(model.net->decode(codes, 0, 40, 48)[0]);
+  EXPECT_EQ(codec.decode(bytes, "rdo").pixels, want.pixels);
+  auto bare = codec_test::make_model(dir / "bare.hrvqm", c, 6, /*counts=*/false);
+  Codec no_counts(bare, o);
+  eo.coder = Coder::Zstd;
+  EXPECT_THROW(no_counts.encode(im, eo), Error);
+}
+
 }  // namespace
 }  // namespace hrvq

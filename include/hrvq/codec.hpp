@@ -49,6 +49,10 @@ struct EncodeOptions {
   // Width of the encoder's beam search over each tree (1: greedy, as the network was
   // trained). Wider beams find code paths nearer the latent; files decode as any other.
   int beam = 1;
+  // Rate-distortion optimised code choice: each code is charged lambda times its bits
+  // under the model's per-parent tables, so the search trades latent error for rate
+  // (0: off). Needs a model with code counts; the decoder is unchanged.
+  double rdo_lambda = 0;
   Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };
@@ -98,7 +102,7 @@ class Codec {
                                   const std::vector<std::string>& names, int layers = 0) const;
 
   // The two halves of the pipeline without the entropy coder and the container.
-  IndexMaps analyze(const Image& image, const std::string& name = "", int beam = 1) const;
+  IndexMaps analyze(const Image& image, const std::string& name = "", int beam = 1, double rdo_lambda = 0) const;
   Image synthesize(const IndexMaps& maps, int layers = 0) const;
 
  private:

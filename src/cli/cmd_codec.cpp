@@ -205,6 +205,7 @@ void register_encode(CLI::App& app) {
     int quality = -1;
     double bpp = 0, psnr_db = 0;
     int beam = 1;
+    double rdo = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
@@ -223,6 +224,8 @@ void register_encode(CLI::App& app) {
   ps->excludes(layers);
   cmd->add_option("--beam", args->beam, "Beam width of the encoder's search over each code tree (1: greedy)")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("--rdo", args->rdo, "Rate-distortion optimised code choice: lambda, latent error per bit (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--quiet", globals().quiet, "No progress or warnings on stderr (as the global -q)");
   cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
       ->capture_default_str();
@@ -240,6 +243,7 @@ void register_encode(CLI::App& app) {
     eo.layers = a.layers;
     eo.coder = coder;
     eo.beam = a.beam;
+    eo.rdo_lambda = a.rdo;
     if (a.quality >= 0) eo.rate = RateTarget::quality(a.quality);
     else if (a.bpp > 0) eo.rate = RateTarget::bpp(a.bpp);
     else if (a.psnr_db > 0) eo.rate = RateTarget::psnr(a.psnr_db);
