@@ -35,13 +35,13 @@ for beam in $BEAMS; do
     for p in "${photos[@]}"; do
       b=$(basename "$p" .jpg)
       "$HRVQ" eval image "$p" "$out/dec/$b.png" --json |
-        python3 -c "import json,sys,os; r=json.load(sys.stdin)['images'][0]; print(os.path.getsize('$out/enc/$b.hrvq')*8/(r['width']*r['height']), r['psnr'], r['ms_ssim'], r['width']*r['height'])"
+        /usr/bin/python3 -c "import json,sys,os; r=json.load(sys.stdin)['images'][0]; print(os.path.getsize('$out/enc/$b.hrvq')*8/(r['width']*r['height']), r['psnr'], r['ms_ssim'], r['width']*r['height'])"
     done >"$out/rows"
-    python3 -c "print($t1 - $t0)" >"$out/time"
+    /usr/bin/python3 -c "print($t1 - $t0)" >"$out/time"
   done
  done
 done
-python3 - "$TMP" "$BEAMS" "$RDOS" "$QUALITIES" "$JSON" <<'PY'
+/usr/bin/python3 - "$TMP" "$BEAMS" "$RDOS" "$QUALITIES" "$JSON" <<'PY'
 import json, os, sys
 sys.path.insert(0, "bench")
 tmp, beams, rdos, qs, as_json = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5] == "1"

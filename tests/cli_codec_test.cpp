@@ -317,9 +317,35 @@ TEST_F(CliCodecTest, BadInputsAndOutputs) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST_F(CliCodecTest, RateOptionsOnTheCommandLine) {
+  std::string a = png("a.png", 32, 24);
+  // No rate option is -q 40: 1 + round(0.4 * 2) = 2 of the test model's 3 maps.
+  ASSERT_EQ(hrvq("encode " + a + " -o " + (dir / "d.hrvq")).exit_code, 0);
+  EXPECT_NE(hrvq("info " + (dir / "d.hrvq")).out.find("layers:       2 of 2 complete"), std::string::npos);
+  ASSERT_EQ(hrvq("encode -q 100 " + a + " -o " + (dir / "q.hrvq")).exit_code, 0);
+  EXPECT_NE(hrvq("info " + (dir / "q.hrvq")).out.find("3 of 3 complete"), std::string::npos);
+  // Rate options exclude each other, and a bad value is a one-line error with no output.
+  for (const char* bad : {"-q 50 --bpp 1", "--bpp 1 --psnr 30", "-q 50 --layers 2", "-q 101", "--bpp -1", "--beam 0"}) {
+    auto r = hrvq(std::string("encode ") + bad + " " + a + " -o " + (dir / "x.hrvq"));
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_FALSE(std::filesystem::exists(dir / "x.hrvq")) << bad;
+  }
+  auto r = hrvq("encode --bpp 0.0001 " + a + " -o " + (dir / "x.hrvq"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("cannot meet --bpp"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.hrvq"));
+  // --quiet after the command silences warnings as the global -q does.
+  r = hrvq("encode --psnr 99 --quiet " + a + " -o " + (dir / "p.hrvq"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = hrvq("encode --psnr 99 " + a + " -o " + (dir / "p.hrvq") + " --force");
+  EXPECT_NE(r.err.find("out of reach"), std::string::npos) << r.err;
+}
+
 TEST_F(CliCodecTest, InfoDescribesABitstream) {
   std::string a = png("a.png", 16, 8);
-  ASSERT_EQ(hrvq("encode " + a + " -o " + (dir / "a.hrvq")).exit_code, 0);
+  ASSERT_EQ(hrvq("encode -q 100 " + a + " -o " + (dir / "a.hrvq")).exit_code, 0);
   auto r = hrvq("info " + (dir / "a.hrvq"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("hrvq bitstream"), std::string::npos) << r.out;
