@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "hrvq/trainer.hpp"
+
 namespace hrvq::test {
 
 struct TempDir {
@@ -87,6 +89,25 @@ inline size_t count_lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+// A training run small enough for a unit test: a 1-channel 16x16 model of 2 layers of 4
+// codes on `data` (an MNIST-format file), 8 steps with checkpoints every 3.
+inline TrainOptions tiny_run(const TempDir& dir, const std::string& data, const std::string& name) {
+  TrainOptions o;
+  o.data = data;
+  o.output = dir / name;
+  ModelConfig& c = o.model;
+  c.image_channels = 1; c.channels = 8; c.res_blocks = 1; c.res_channels = 4; c.embed_dim = 4;
+  c.downsample = 4; c.layers = 2; c.codes = 4;
+  TrainConfig& t = o.train;
+  t.image_size = 16; t.fit = "resize"; t.flip = true; t.batch_size = 8; t.steps = 8; t.lr = 2e-3;
+  t.checkpoint_every = 3; t.log_every = 2; t.layer_dropout = 0.5; t.reseed_after = 2; t.count_images = 40;
+  o.device = "cpu";
+  o.quiet = true;
+  o.loader_threads = 2;
+  o.handle_sigint = false;
+  return o;
 }
 
 }  // namespace hrvq::test

@@ -18,21 +18,14 @@
 namespace hrvq {
 namespace {
 
-TrainOptions tiny_run(const test::TempDir& dir, const std::string& data, const std::string& name) {
-  TrainOptions o;
-  o.data = data;
-  o.output = dir / name;
-  ModelConfig& c = o.model;
-  c.image_channels = 1; c.channels = 8; c.res_blocks = 1; c.res_channels = 4; c.embed_dim = 4;
-  c.downsample = 4; c.layers = 2; c.codes = 4; c.groups = 2;
-  TrainConfig& t = o.train;
-  t.image_size = 16; t.fit = "resize"; t.batch_size = 8; t.steps = 8; t.lr = 2e-3;
-  t.checkpoint_every = 3; t.log_every = 2; t.layer_dropout = 0.5; t.reseed_after = 2; t.count_images = 40;
-  t.lr_schedule = "cosine"; t.icnr = true;
-  o.device = "cpu";
-  o.quiet = true;
+// The trainer tests' tiny run, in 2 channel groups, with the cosine schedule and ICNR.
+TrainOptions grouped_run(const test::TempDir& dir, const std::string& data, const std::string& name) {
+  TrainOptions o = test::tiny_run(dir, data, name);
+  o.model.groups = 2;
+  o.train.flip = false;
+  o.train.lr_schedule = "cosine";
+  o.train.icnr = true;
   o.loader_threads = 1;
-  o.handle_sigint = false;
   return o;
 }
 
@@ -62,7 +55,7 @@ TEST(TrainOptions, LogRecordsTheLearningRateUsed) {
   test::TempDir dir;
   std::string data = dir / "mnist.gz";
   test::write_mnist_gz(data, 40);
-  auto o = tiny_run(dir, data, "m.hrvqm");
+  auto o = grouped_run(dir, data, "m.hrvqm");
   o.train.log_every = 1;
   train(o);
   std::ifstream log(o.output + ".log.jsonl");
@@ -103,11 +96,11 @@ TEST(TrainOptions, InitTakesTheAutoencoderNotTheQuantizer) {
   test::TempDir dir;
   std::string data = dir / "mnist.gz";
   test::write_mnist_gz(data, 40);
-  auto first = tiny_run(dir, data, "first.hrvqm");
+  auto first = grouped_run(dir, data, "first.hrvqm");
   first.model.groups = 1;
   first.model.quantizer = QuantizerKind::Rvq;
   train(first);
-  auto second = tiny_run(dir, data, "second.hrvqm");  // hr in 2 groups: other quantizer tensors
+  auto second = grouped_run(dir, data, "second.hrvqm");  // hr in 2 groups: other quantizer tensors
   second.init_from = first.output;
   second.train.steps = 0;
   train(second);
@@ -123,7 +116,7 @@ TEST(TrainOptions, InitTakesTheAutoencoderNotTheQuantizer) {
   }
   EXPECT_GT(same, 4);
   EXPECT_EQ(b.metadata.get_string("train.init"), first.output);
-  auto none = tiny_run(dir, data, "third.hrvqm");
+  auto none = grouped_run(dir, data, "third.hrvqm");
   none.init_from = dir / "missing.hrvqm";
   EXPECT_THROW(train(none), Error);
 }
@@ -132,12 +125,12 @@ TEST(TrainOptions, GroupedRunResumesExactly) {
   test::TempDir dir;
   std::string data = dir / "mnist.gz";
   test::write_mnist_gz(data, 40);
-  auto straight = tiny_run(dir, data, "straight.hrvqm");
+  auto straight = grouped_run(dir, data, "straight.hrvqm");
   train(straight);
-  auto interrupted = tiny_run(dir, data, "resumed.hrvqm");
+  auto interrupted = grouped_run(dir, data, "resumed.hrvqm");
   interrupted.stop_after = 5;
   train(interrupted);
-  auto resume = tiny_run(dir, data, "resumed.hrvqm");
+  auto resume = grouped_run(dir, data, "resumed.hrvqm");
   resume.resume = true;
   train(resume);
   auto a = load_model_file(straight.output), b = load_model_file(resume.output);
@@ -151,10 +144,10 @@ TEST(TrainOptions, ResumeCanEndTheRunAtTheCheckpoint) {
   test::TempDir dir;
   std::string data = dir / "mnist.gz";
   test::write_mnist_gz(data, 40);
-  auto interrupted = tiny_run(dir, data, "m.hrvqm");
+  auto interrupted = grouped_run(dir, data, "m.hrvqm");
   interrupted.stop_after = 5;
   train(interrupted);
-  auto too_early = tiny_run(dir, data, "m.hrvqm");
+  auto too_early = grouped_run(dir, data, "m.hrvqm");
   too_early.resume = true;
   too_early.steps_explicit = true;
   too_early.train.steps = 4;

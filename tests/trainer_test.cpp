@@ -13,22 +13,7 @@
 namespace hrvq {
 namespace {
 
-TrainOptions tiny_run(const test::TempDir& dir, const std::string& data, const std::string& name) {
-  TrainOptions o;
-  o.data = data;
-  o.output = dir / name;
-  ModelConfig& c = o.model;
-  c.image_channels = 1; c.channels = 8; c.res_blocks = 1; c.res_channels = 4; c.embed_dim = 4;
-  c.downsample = 4; c.layers = 2; c.codes = 4;
-  TrainConfig& t = o.train;
-  t.image_size = 16; t.fit = "resize"; t.flip = true; t.batch_size = 8; t.steps = 8; t.lr = 2e-3;
-  t.checkpoint_every = 3; t.log_every = 2; t.layer_dropout = 0.5; t.reseed_after = 2; t.count_images = 40;
-  o.device = "cpu";
-  o.quiet = true;
-  o.loader_threads = 2;
-  o.handle_sigint = false;
-  return o;
-}
+using test::tiny_run;
 
 std::vector<TensorEntry> weights_of(const std::string& path) {
   auto f = load_model_file(path);
