@@ -106,8 +106,9 @@ struct Codec::Impl {
     return costs;
   }
 
-  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images, int beam = 1, double rdo_lambda = 0) const {
-    const auto costs = code_costs(rdo_lambda);
+  // costs: code_costs(lambda), computed once per call of the public API, not per group.
+  std::vector<IndexMaps> analyze_group(const std::vector<const Image*>& images, int beam = 1,
+                                       const std::vector<CodeCosts>& costs = {}) const {
     const int64_t B = static_cast<int64_t>(images.size());
     const int64_t W = images[0]->width, H = images[0]->height, C = images[0]->channels;
     auto grid = grids(H, W);
@@ -398,7 +399,7 @@ bool Codec::has_counts() const { return impl_->has_counts; }
 
 IndexMaps Codec::analyze(const Image& image, const std::string& name, int beam, double rdo_lambda) const {
   Image img = impl_->conform(image, name);
-  return std::move(impl_->analyze_group({&img}, beam, rdo_lambda)[0]);
+  return std::move(impl_->analyze_group({&img}, beam, impl_->code_costs(rdo_lambda))[0]);
 }
 
 Image Codec::synthesize(const IndexMaps& maps, int layers) const {
@@ -425,6 +426,7 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
   std::vector<Image> conformed;
   conformed.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) conformed.push_back(impl_->conform(images[i], name_of(i)));
+  const auto costs = impl_->code_costs(options.rdo_lambda);
   std::map<std::pair<int, int>, std::vector<size_t>> by_size;
   for (size_t i = 0; i < conformed.size(); ++i) by_size[{conformed[i].width, conformed[i].height}].push_back(i);
   std::vector<std::vector<uint8_t>> out(images.size());
@@ -433,7 +435,7 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
     for (size_t start = 0; start < indices.size(); start += batch) {
       std::vector<const Image*> group;
       for (size_t j = start; j < std::min(indices.size(), start + batch); ++j) group.push_back(&conformed[indices[j]]);
-      auto maps = impl_->analyze_group(group, options.beam, options.rdo_lambda);
+      auto maps = impl_->analyze_group(group, options.beam, costs);
       for (size_t j = 0; j < maps.size(); ++j) {
         const size_t i = indices[start + j];
         out[i] = impl_->pack_for_target(maps[j], conformed[i], options, name_of(i));

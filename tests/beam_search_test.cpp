@@ -72,9 +72,7 @@ TEST(BeamSearch, FilesDecodeWithTheUnchangedDecoder) {
   c.embed_dim = 8;
   c.groups = 2;
   auto path = codec_test::make_model(dir / "m.hrvqm", c, 5);
-  CodecOptions o;
-  o.device = "cpu";
-  o.tile = 0;
+  const CodecOptions o = codec_test::cpu(0);
   Codec codec(path, o);
   Image im = codec_test::test_image(32, 24, 3, 3);
   EncodeOptions eo;
@@ -138,9 +136,7 @@ TEST(BeamSearch, RdoFilesAreSmallerAndDecodeUnchanged) {
   codec_test::TempDir dir;
   ModelConfig c = codec_test::tiny_config();
   auto path = codec_test::make_model(dir / "m.hrvqm", c, 6);
-  CodecOptions o;
-  o.device = "cpu";
-  o.tile = 0;
+  const CodecOptions o = codec_test::cpu(0);
   Codec codec(path, o);
   Image im = codec_test::test_image(48, 40, 3, 4);
   EncodeOptions eo;

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "engine_support.hpp"
+#include "hrvq/codec.hpp"
 #include "hrvq/config.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/model_file.hpp"
@@ -33,6 +34,14 @@ inline ModelConfig tiny_config(QuantizerKind q = QuantizerKind::Hr, int image_ch
   c.layers = q == QuantizerKind::Vq ? 1 : q == QuantizerKind::Vq2 ? 2 : 3;
   c.codes = q == QuantizerKind::Hr || q == QuantizerKind::Rvq ? 4 : 16;
   return c;
+}
+
+// Codec options for tests: the CPU, tiles of `tile` pixels (0: whole images).
+inline CodecOptions cpu(int tile = 512) {
+  CodecOptions o;
+  o.device = "cpu";
+  o.tile = tile;
+  return o;
 }
 
 // A model file with random weights and, if asked, random code counts.

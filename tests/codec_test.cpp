@@ -20,12 +20,7 @@ using codec_test::TempDir;
 using codec_test::test_image;
 using codec_test::tiny_config;
 
-CodecOptions cpu(int tile = 512) {
-  CodecOptions o;
-  o.device = "cpu";
-  o.tile = tile;
-  return o;
-}
+using codec_test::cpu;
 
 int max_abs_diff(const Image& a, const Image& b) {
   EXPECT_EQ(a.pixels.size(), b.pixels.size());

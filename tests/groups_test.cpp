@@ -26,12 +26,7 @@ ModelConfig grouped(QuantizerKind q, int groups) {
   return c;
 }
 
-CodecOptions cpu() {
-  CodecOptions o;
-  o.device = "cpu";
-  o.tile = 0;
-  return o;
-}
+CodecOptions cpu() { return codec_test::cpu(0); }
 
 TEST(Groups, ConfigurationRules) {
   ModelConfig c = grouped(QuantizerKind::Hr, 4);
