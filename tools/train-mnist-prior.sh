@@ -4,7 +4,8 @@
 # per image, against the model's count-based entropy model), then 64 samples drawn into
 # docs/mnist-samples.png.
 # Usage: tools/train-mnist-prior.sh [extra hrvq train-prior flags...]
-#   HRVQ (default build/hrvq), MODEL, OUT, WORK (checkpoint and log; default /tmp/hrvq-mnist-prior)
+#   HRVQ (default build/hrvq), MODEL, OUT, WORK (checkpoint, log and the held-out NLL as
+#   mnist-prior.eval.json, which README's NLL table is read from; default /tmp/hrvq-mnist-prior)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HRVQ=${HRVQ:-build/hrvq}
@@ -21,5 +22,6 @@ mkdir -p "$WORK" docs
   --channels 32 --layers 6 --embed 16 --cond-channels 32 --cond-blocks 2 \
   --steps 3000 --batch 64 --lr 1e-3 --seed 1 --checkpoint-every 1000 --log-every 50 \
   --checkpoint "$WORK/mnist-prior.ckpt" --log "$WORK/mnist-prior.log.jsonl" "$@"
-"$HRVQ" --threads 1 train-prior -m "$MODEL" --data "$DATA" --holdout 8000:10000 -o "$OUT" --eval-only --json
+"$HRVQ" --threads 1 train-prior -m "$MODEL" --data "$DATA" --holdout 8000:10000 -o "$OUT" --eval-only --json \
+  | tee "$WORK/mnist-prior.eval.json"
 "$HRVQ" --threads 1 sample -m "$MODEL" --prior "$OUT" -n 64 --seed 1 -o docs/mnist-samples.png
