@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Trains HR-VQVAE and the three baselines with the same encoder/decoder, latent grid and
 # steps on real MNIST (images 0..7999 of the official test file), evaluates each on the
-# held-out images 8000..9999, and prints a markdown table (README "MNIST: HR-VQVAE
-# against the baselines"). Usage: bench/mnist-baselines.sh [STEPS] [OUTDIR]
+# held-out images 8000..9999, and prints a markdown table: the quick 1,000-step snapshot
+# (about 4 min here, constant learning rate), where nothing has converged. README's
+# converged comparison, with bits per image, the held-out curves and the convergence
+# check, is bench/mnist-study.sh. Usage: bench/mnist-baselines.sh [STEPS] [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HRVQ=${HRVQ:-build/hrvq}
