@@ -15,6 +15,13 @@ void CodeStats::add(int layer, const torch::Tensor& global_rows) {
   for (int64_t i = 0; i < static_cast<int64_t>(c.size()) && i < a.size(0); ++i) c[i] += static_cast<uint64_t>(a[i]);
 }
 
+void CodeStats::set_all_counts(std::vector<std::vector<uint64_t>> counts) {
+  if (counts.size() != counts_.size()) throw std::logic_error("CodeStats::set_all_counts: layer count differs");
+  for (size_t l = 0; l < counts.size(); ++l)
+    if (counts[l].size() != counts_[l].size()) throw std::logic_error("CodeStats::set_all_counts: row count differs");
+  counts_ = std::move(counts);
+}
+
 void CodeStats::clear() {
   for (auto& c : counts_) std::fill(c.begin(), c.end(), 0);
 }

@@ -22,6 +22,8 @@ class CodeStats {
   double perplexity(int layer) const;
   const std::vector<uint64_t>& counts(int layer) const { return counts_[layer]; }
   const std::vector<std::vector<uint64_t>>& all_counts() const { return counts_; }
+  // Replaces the counts (same layers and rows), e.g. by their sum over the ranks of a job.
+  void set_all_counts(std::vector<std::vector<uint64_t>> counts);
   size_t layers() const { return counts_.size(); }
 
  private:

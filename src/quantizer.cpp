@@ -143,15 +143,30 @@ torch::Tensor ResidualQuantizerImpl::lookup(const std::vector<torch::Tensor>& lo
 
 void ResidualQuantizerImpl::ema_update(const QuantizeResult& result) {
   if (!ema_) return;
+  ema_apply(ema_batch_stats(result));
+}
+
+std::vector<torch::Tensor> ResidualQuantizerImpl::ema_batch_stats(const QuantizeResult& result) const {
+  std::vector<torch::Tensor> stats;
+  if (!ema_) return stats;
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < layers_; ++i) {
+    const auto& table = codebooks_[i];
+    stats.push_back(torch::zeros({table.size(0)}, table.options())
+                        .index_add_(0, result.global[i], torch::ones({result.global[i].size(0)}, table.options())));
+    stats.push_back(torch::zeros_like(table).index_add_(0, result.global[i], result.residuals[i]));
+  }
+  return stats;
+}
+
+void ResidualQuantizerImpl::ema_apply(const std::vector<torch::Tensor>& stats) {
+  if (!ema_) return;
   torch::NoGradGuard no_grad;
   for (int i = 0; i < layers_; ++i) {
     auto& table = codebooks_[i];
     int64_t rows = table.size(0);
-    auto onehot_count = torch::zeros({rows}, table.options()).index_add_(
-        0, result.global[i], torch::ones({result.global[i].size(0)}, table.options()));
-    auto sums = torch::zeros_like(table).index_add_(0, result.global[i], result.residuals[i]);
-    ema_count_[i].mul_(ema_decay_).add_(onehot_count, 1 - ema_decay_);
-    ema_sum_[i].mul_(ema_decay_).add_(sums, 1 - ema_decay_);
+    ema_count_[i].mul_(ema_decay_).add_(stats[2 * i], 1 - ema_decay_);
+    ema_sum_[i].mul_(ema_decay_).add_(stats[2 * i + 1], 1 - ema_decay_);
     // Laplace smoothing within each parent's codebook keeps empty rows finite.
     int64_t groups = rows / codes_;
     auto count = ema_count_[i].view({groups, codes_});
@@ -165,6 +180,26 @@ void ResidualQuantizerImpl::ema_update(const QuantizeResult& result) {
 void ResidualQuantizerImpl::mark_used(const QuantizeResult& result, int64_t step) {
   torch::NoGradGuard no_grad;
   for (int i = 0; i < layers_; ++i) last_used_[i].index_fill_(0, result.global[i], step);
+}
+
+std::vector<torch::Tensor> ResidualQuantizerImpl::used_rows(const QuantizeResult& result) const {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> used;
+  for (int i = 0; i < layers_; ++i)
+    used.push_back(torch::zeros({codebooks_[i].size(0)}, codebooks_[i].options()).index_fill_(0, result.global[i], 1.0));
+  return used;
+}
+
+void ResidualQuantizerImpl::mark_used_rows(const std::vector<torch::Tensor>& used, int64_t step) {
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < layers_; ++i) last_used_[i].masked_fill_(used[i] > 0, step);
+}
+
+bool ResidualQuantizerImpl::has_dead(int64_t step, int64_t after) const {
+  if (after <= 0) return false;
+  for (int i = 0; i < layers_; ++i)
+    if ((step - last_used_[i] > after).any().item<bool>()) return true;
+  return false;
 }
 
 int64_t ResidualQuantizerImpl::reseed_dead(const QuantizeResult& result, int64_t step, int64_t after,

@@ -39,11 +39,22 @@ class ResidualQuantizerImpl : public torch::nn::Module {
   // Global rows from local codes (for hr, parent * m + local).
   std::vector<torch::Tensor> global_from_local(const std::vector<torch::Tensor>& local) const;
 
-  // Training-time codebook maintenance, both under no_grad.
+  // Training-time codebook maintenance, all under no_grad. Each step's statistics come
+  // apart from their use so that a data-parallel job can sum them over its ranks first.
   void ema_update(const QuantizeResult& result);
+  // Per layer: how often each row was picked (rows) and the sum of the residuals that
+  // picked it (rows, D); empty when the codebooks are not EMA-trained.
+  std::vector<torch::Tensor> ema_batch_stats(const QuantizeResult& result) const;
+  void ema_apply(const std::vector<torch::Tensor>& stats);
   // Reseeds codes unused for more than `after` steps; returns how many were reset.
   int64_t reseed_dead(const QuantizeResult& result, int64_t step, int64_t after, std::mt19937_64& rng);
+  // Whether reseed_dead would find a code to reset (no residuals needed).
+  bool has_dead(int64_t step, int64_t after) const;
   void mark_used(const QuantizeResult& result, int64_t step);
+  // Per layer, 1 where a row was picked in `result` (float, rows); mark_used_rows then
+  // stamps those rows, so usage summed over ranks can be applied.
+  std::vector<torch::Tensor> used_rows(const QuantizeResult& result) const;
+  void mark_used_rows(const std::vector<torch::Tensor>& used, int64_t step);
 
   int layers() const { return layers_; }
   int codes() const { return codes_; }

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -16,6 +17,8 @@
 #include "autocast.hpp"
 #include "code_stats.hpp"
 #include "device.hpp"
+#include "distributed.hpp"
+#include "gradient_sync.hpp"
 #include "hrvq/error.hpp"
 #include "hrvq/file_io.hpp"
 #include "hrvq/model_file.hpp"
@@ -67,10 +70,86 @@ void write_grid(HrvqModel& model, const torch::Tensor& originals, const std::str
   write_image(make_grid(rows), path, ImageFormat::Png);
 }
 
+// Items [begin, begin + count) of a dataset.
+class ItemRange final : public Dataset {
+ public:
+  ItemRange(const Dataset& all, size_t begin, size_t count) : all_(all), begin_(begin), count_(count) {}
+  size_t size() const override { return count_; }
+  Image get(size_t index) const override { return all_.get(begin_ + index); }
+  std::string item_name(size_t index) const override { return all_.item_name(begin_ + index); }
+  DatasetKind kind() const override { return all_.kind(); }
+
+ private:
+  const Dataset& all_;
+  size_t begin_, count_;
+};
+
+bool quantizers_initialized(HrvqModel& model) {
+  for (auto& q : model->quantizers())
+    if (!q->initialized()) return false;
+  return true;
+}
+
+// One step's codebook upkeep in a job of several ranks, leaving every rank with the same
+// codebooks: EMA statistics and code usage are summed over the ranks before use, and
+// dead codes (the same on every rank, as usage is shared) are reseeded from the residuals
+// of the whole global batch, gathered in rank order, with the rng all ranks share.
+int64_t maintain_codebooks_across_ranks(std::vector<ResidualQuantizer>& quants, const ForwardResult& result, int64_t step,
+                                        int64_t reseed_after, std::mt19937_64& rng, Communicator& comm) {
+  std::vector<torch::Tensor> shared;
+  std::vector<size_t> ema_begin, used_begin;
+  for (size_t qi = 0; qi < quants.size(); ++qi) {
+    ema_begin.push_back(shared.size());
+    for (auto& t : quants[qi]->ema_batch_stats(result.quant[qi])) shared.push_back(t);
+    used_begin.push_back(shared.size());
+    for (auto& t : quants[qi]->used_rows(result.quant[qi])) shared.push_back(t);
+  }
+  comm.all_reduce_sum(shared, "codebook-statistics all-reduce");
+  int64_t reseeded = 0;
+  for (size_t qi = 0; qi < quants.size(); ++qi) {
+    auto& q = quants[qi];
+    const size_t end = qi + 1 < quants.size() ? ema_begin[qi + 1] : shared.size();
+    auto at = [&](size_t i) { return shared.begin() + static_cast<std::ptrdiff_t>(i); };
+    q->ema_apply(std::vector<torch::Tensor>(at(ema_begin[qi]), at(used_begin[qi])));
+    q->mark_used_rows(std::vector<torch::Tensor>(at(used_begin[qi]), at(end)), step);
+    if (!q->has_dead(step, reseed_after)) continue;
+    const QuantizeResult& mine = result.quant[qi];
+    QuantizeResult all;
+    for (size_t i = 0; i < mine.residuals.size(); ++i) {
+      all.residuals.push_back(comm.all_gather_rows(mine.residuals[i], "gathering reseed candidates"));
+      all.global.push_back(comm.all_gather_rows(mine.global[i], "gathering reseed candidates"));
+      all.local.push_back(comm.all_gather_rows(mine.local[i], "gathering reseed candidates"));
+    }
+    reseeded += q->reseed_dead(all, step, reseed_after, rng);
+  }
+  return reseeded;
+}
+
+// A model file or checkpoint every rank needs: rank 0 reads it and sends the bytes, so the
+// ranks of a job across machines need no shared file system and all parse the same bytes.
+LoadedModelFile open_on_root(Communicator& comm, const std::string& path, const char* what) {
+  if (comm.world_size() == 1) return open_model_file(path);
+  std::vector<uint8_t> bytes;
+  std::string error;
+  bool ok = true;
+  if (comm.is_root()) {
+    try {
+      if (!file_exists(path)) throw Error(fmt::format("{}: no such file", path));
+      bytes = read_file(path, kModelFileMaxSize);
+    } catch (const Error& e) {
+      ok = false;
+      error = e.what();
+    }
+  }
+  bytes = comm.broadcast_bytes(std::move(bytes), ok, error, what);
+  return open_model_bytes(bytes.data(), bytes.size(), path);
+}
+
 }  // namespace
 
 std::vector<std::vector<uint64_t>> gather_code_counts(HrvqModel& model, const Dataset& dataset, const TrainConfig& t,
-                                                      torch::Device device, int threads, int64_t max_images) {
+                                                      torch::Device device, int threads, int64_t max_images,
+                                                      Communicator* comm) {
   torch::NoGradGuard no_grad;
   bool was_training = model->is_training();
   model->eval();
@@ -91,18 +170,35 @@ std::vector<std::vector<uint64_t>> gather_code_counts(HrvqModel& model, const Da
     lo.batch_size = 64;
   }
   lo.threads = threads;
-  BatchLoader loader(dataset, tr, lo);
+  std::unique_ptr<Dataset> share;
+  const Dataset* source = &dataset;
+  if (comm && comm->world_size() > 1) {
+    // The images one process would count (whole batches until max_images), each rank
+    // taking a contiguous share; counts are sums, so the total is the one-process count.
+    const size_t bs = lo.batch_size, world = static_cast<size_t>(comm->world_size());
+    const size_t rank = static_cast<size_t>(comm->rank());
+    const size_t wanted = max_images <= 0 ? 0 : (static_cast<size_t>(max_images) + bs - 1) / bs * bs;
+    const size_t n = std::min(dataset.size(), wanted);
+    const size_t begin = n * rank / world, end = n * (rank + 1) / world;
+    share = std::make_unique<ItemRange>(dataset, begin, end - begin);
+    source = share.get();
+    max_images = std::numeric_limits<int64_t>::max();
+  }
+  std::unique_ptr<BatchLoader> loader_ptr;
+  if (source->size() > 0) loader_ptr = std::make_unique<BatchLoader>(*source, tr, lo);
   int64_t seen = 0;
-  size_t batches = loader.batches_per_epoch();
+  size_t batches = loader_ptr ? loader_ptr->batches_per_epoch() : 0;
   for (size_t b = 0; b < batches && seen < max_images; ++b) {
-    Batch batch = loader.next();
+    Batch batch = loader_ptr->next();
     auto x = batch_to_tensor(batch).to(device);
     auto maps = model->encode(x);
     add_code_stats(c, model->quantizers(), maps, stats);
     seen += static_cast<int64_t>(batch.count);
   }
   model->train(was_training);
-  return stats.all_counts();
+  auto counts = stats.all_counts();
+  if (comm) comm->all_reduce_counts(counts, "code-count all-reduce");
+  return counts;
 }
 
 TrainSummary train(const TrainOptions& options) {
@@ -112,7 +208,19 @@ TrainSummary train(const TrainOptions& options) {
   const std::string log_path = options.log_path.empty() ? options.output + ".log.jsonl" : options.log_path;
   const std::string grid_path = options.grid_path.empty() ? options.output + ".grid.png" : options.grid_path;
   torch::Device device = resolve_device(options.device);
-  if (options.amp && !device.is_cuda() && !options.quiet)
+  // A job of one unless torchrun (or the same variables) says otherwise.
+  DistributedOptions dist_options;
+  dist_options.backend = options.dist_backend;
+  if (!(options.dist_timeout_s > 0 && options.dist_timeout_s <= 86400))
+    throw Error(fmt::format("--dist-timeout must be in (0, 86400] seconds, not {}", options.dist_timeout_s));
+  dist_options.timeout = std::chrono::milliseconds(static_cast<int64_t>(options.dist_timeout_s * 1000));
+  const RankEnvironment rank_env = rank_environment();
+  std::unique_ptr<Communicator> comm = join_job(rank_env, dist_options, device);
+  const int world = comm->world_size();
+  const bool root = comm->is_root();
+  // Only rank 0 speaks; every rank still fails with its own one-line error.
+  const bool quiet = options.quiet || !root;
+  if (options.amp && !device.is_cuda() && !quiet)
     fmt::print(stderr, "hrvq: warning: --amp applies to CUDA only; training in fp32 on the CPU\n");
   const bool use_amp = options.amp && device.is_cuda();
 
@@ -120,8 +228,8 @@ TrainSummary train(const TrainOptions& options) {
   TrainConfig tc = options.train;
   std::unique_ptr<LoadedModelFile> resumed;
   if (options.resume) {
-    if (!file_exists(ckpt_path)) throw Error(fmt::format("{}: no checkpoint to resume from", ckpt_path));
-    resumed = std::make_unique<LoadedModelFile>(open_model_file(ckpt_path));
+    if (world == 1 && !file_exists(ckpt_path)) throw Error(fmt::format("{}: no checkpoint to resume from", ckpt_path));
+    resumed = std::make_unique<LoadedModelFile>(open_on_root(*comm, ckpt_path, "reading the checkpoint"));
     resumed->file.metadata.set_name(ckpt_path);
     // The run continues as it started: its configuration comes from the checkpoint; only
     // the number of steps may be raised to train further.
@@ -158,14 +266,21 @@ TrainSummary train(const TrainOptions& options) {
   LoaderOptions lo;
   lo.batch_size = static_cast<size_t>(tc.batch_size);
   lo.shuffle = true;
-  lo.drop_last = dataset->size() >= static_cast<size_t>(tc.batch_size);
+  // --batch is per rank: the job steps on batch * world images, split by rank.
+  const size_t global_batch = static_cast<size_t>(tc.batch_size) * static_cast<size_t>(world);
+  lo.shard_index = static_cast<size_t>(comm->rank());
+  lo.shard_count = static_cast<size_t>(world);
+  if (world > 1 && dataset->size() < global_batch)
+    throw Error(fmt::format("{}: {} images make no global batch of {} ({} ranks x --batch {})", options.data,
+                            dataset->size(), global_batch, world, tc.batch_size));
+  lo.drop_last = dataset->size() >= global_batch;
   lo.seed = tc.seed;
   lo.threads = std::max(1, options.loader_threads);
   BatchLoader loader(*dataset, transform, lo);
 
   // The grid shows the same images at every checkpoint: the dataset's first ones.
   torch::Tensor grid_images;
-  {
+  if (root) {
     TransformOptions gt = transform;
     gt.fit = transform.fit == FitMode::RandomCrop ? FitMode::CenterCrop : transform.fit;
     gt.random_flip = false;
@@ -182,12 +297,12 @@ TrainSummary train(const TrainOptions& options) {
   if (!options.init_from.empty() && !resumed) {
     // The quantizer is not taken over: its codebooks are initialised from this run's data
     // at the first step, so another quantizer layout (or baseline) can follow.
-    LoadedModelFile init = open_model_file(options.init_from);
+    LoadedModelFile init = open_on_root(*comm, options.init_from, "reading the --init model");
     init.file.metadata.set_name(options.init_from);
     const int copied = load_matching_weights(model, init.file, "quantizer");
     if (copied == 0)
       throw Error(fmt::format("{}: --init found no tensor matching this model's encoder or decoder", options.init_from));
-    if (!options.quiet) fmt::print(stderr, "initialised {} tensors from {}\n", copied, options.init_from);
+    if (!quiet) fmt::print(stderr, "initialised {} tensors from {}\n", copied, options.init_from);
   }
   std::mt19937_64 rng(tc.seed ^ 0x9e3779b97f4a7c15ull);
   Checkpoint state;
@@ -200,21 +315,47 @@ TrainSummary train(const TrainOptions& options) {
     state.epoch = static_cast<uint64_t>(meta.get_int("train.state.epoch"));
     state.batch = static_cast<uint64_t>(meta.get_int("train.state.batch"));
     std::istringstream(meta.get_string("train.state.rng")) >> rng;
+    // A checkpoint's position counts global batches of its own job size. Another job size
+    // continues from the same images seen (rounded down to a whole batch): not bit-exact.
+    const int64_t saved_world = meta.has("train.state.world_size") ? meta.get_int("train.state.world_size") : 1;
+    if (saved_world != world) {
+      if (saved_world < 1 || saved_world > (1 << 16))
+        throw Error(fmt::format("{}: train.state.world_size {} is out of range", ckpt_path, saved_world));
+      state.batch = state.batch * static_cast<uint64_t>(saved_world) / static_cast<uint64_t>(world);
+      if (!quiet)
+        fmt::print(stderr, "hrvq: warning: {} was written by a job of {} rank(s), this one has {}: the run continues "
+                           "from the same point of its data, but not bit-exactly\n", ckpt_path, saved_world, world);
+    }
+    if (state.batch >= loader.batches_per_epoch()) state.batch = 0, ++state.epoch;
     loader.seek(state.epoch, state.batch);
   }
   model->to(device);
+  // Same seed, same file: the ranks already agree, and this makes sure of it.
+  comm->broadcast_module(*model, "broadcasting the initial weights");
   params.clear();
   for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
   Adam adam(params, tc.lr);
   if (resumed) adam.load(resumed->file);
   model->train();
+  std::vector<torch::Tensor> param_tensors;
+  for (auto& p : params) param_tensors.push_back(p.second);
+  GradientSync grad_sync(param_tensors, *comm);
+  if (world > 1 && !quiet)
+    fmt::print(stderr, "data-parallel: {} ranks x batch {} = global batch {}; {} gradient bytes all-reduced per step in {} "
+                       "bucket(s) over {}\n", world, tc.batch_size, global_batch, grad_sync.bytes_per_step(),
+               grad_sync.buckets(), device.is_cuda() ? "nccl" : "gloo");
 
   const int n_layers = mc.num_layers();
   CodeStats window_stats(table_rows(mc));
-  std::ofstream log(log_path, options.resume ? std::ios::app : std::ios::trunc);
-  if (!log) throw Error(fmt::format("{}: cannot open the training log for writing", log_path));
+  std::ofstream log;
+  if (root) {
+    log.open(log_path, options.resume ? std::ios::app : std::ios::trunc);
+    if (!log) throw Error(fmt::format("{}: cannot open the training log for writing", log_path));
+  }
 
   auto save_checkpoint = [&](int64_t step) {
+    comm->check_replicas_agree(*model, step);
+    if (!root) return;
     ModelFile f;
     f.metadata.set_name(ckpt_path);
     write_model_config(mc, f.metadata);
@@ -224,6 +365,7 @@ TrainSummary train(const TrainOptions& options) {
     f.metadata.set_int("train.state.step", step);
     f.metadata.set_int("train.state.epoch", static_cast<int64_t>(loader.epoch()));
     f.metadata.set_int("train.state.batch", static_cast<int64_t>(loader.batch_in_epoch()));
+    if (world > 1) f.metadata.set_int("train.state.world_size", world);
     std::ostringstream rs;
     rs << rng;
     f.metadata.set_string("train.state.rng", rs.str());
@@ -250,38 +392,80 @@ TrainSummary train(const TrainOptions& options) {
     auto x = batch_to_tensor(batch).to(device);
     int k = 0;
     if (tc.layer_dropout > 0 && uniform(rng) < tc.layer_dropout) k = 1 + static_cast<int>(rng() % n_layers);
+    if (world > 1 && !quantizers_initialized(model)) {
+      // Codebooks start from the data of the first step: from the whole global batch, in
+      // rank order, so every rank starts from the same codebooks (those of one process
+      // with the whole batch).
+      torch::NoGradGuard no_grad;
+      model->forward(comm->all_gather_rows(x, "gathering the first batch"), 0);
+    }
     ForwardResult result;
     {
       CudaAutocast autocast(use_amp);
       result = model->forward(x, k);
     }
     double loss_value = result.loss.item<double>();
+    double recon_value = 0, cb_value = 0, commit_value = 0;
+    int64_t step_images = static_cast<int64_t>(batch.count);
+    bool stop_requested = g_interrupted.load();
+    if (world > 1) {
+      // The job's loss (the mean over the global batch) decides divergence on every rank
+      // alike, and one rank's Ctrl-C stops all of them at the same step.
+      const double n = static_cast<double>(batch.count);
+      auto scalars = torch::tensor({loss_value * n, result.recon_loss.item<double>() * n,
+                                    result.codebook_loss.item<double>() * n, result.commitment_loss.item<double>() * n,
+                                    n, stop_requested ? 1.0 : 0.0}, torch::kFloat64);
+      comm->all_reduce_sum(scalars, "loss all-reduce");
+      auto sc = scalars.accessor<double, 1>();
+      loss_value = sc[0] / sc[4];
+      recon_value = sc[1] / sc[4];
+      cb_value = sc[2] / sc[4];
+      commit_value = sc[3] / sc[4];
+      step_images = static_cast<int64_t>(sc[4]);
+      stop_requested = sc[5] > 0;
+    }
     if (!std::isfinite(loss_value))
       throw Error(fmt::format("training diverged at step {}: the loss is {}; the last good checkpoint {} is kept "
                               "(try a lower --lr)", step + 1, loss_value, file_exists(ckpt_path) ? ckpt_path : "(none yet)"));
     adam.zero_grad();
     result.loss.backward();
+    grad_sync.average();
     const double lr_now = learning_rate_at(tc, step);
     adam.set_lr(lr_now);
     adam.step();
     ++step;
     auto quants = model->quantizers();
-    for (size_t qi = 0; qi < quants.size(); ++qi) {
-      quants[qi]->ema_update(result.quant[qi]);
-      quants[qi]->mark_used(result.quant[qi], step);
-      reseeded += quants[qi]->reseed_dead(result.quant[qi], step, tc.reseed_after, rng);
+    if (world == 1) {
+      for (size_t qi = 0; qi < quants.size(); ++qi) {
+        quants[qi]->ema_update(result.quant[qi]);
+        quants[qi]->mark_used(result.quant[qi], step);
+        reseeded += quants[qi]->reseed_dead(result.quant[qi], step, tc.reseed_after, rng);
+      }
+    } else {
+      reseeded += maintain_codebooks_across_ranks(quants, result, step, tc.reseed_after, rng, *comm);
     }
     for_each_layer(mc, result, [&](int layer, const QuantizeResult& q, size_t i) { window_stats.add(layer, q.global[i]); });
-    window_images += static_cast<int64_t>(batch.count);
+    window_images += step_images;
     ++window_steps;
     window_loss += loss_value;
-    window_recon += result.recon_loss.item<double>();
-    window_cb += result.codebook_loss.item<double>();
-    window_commit += result.commitment_loss.item<double>();
+    if (world == 1) {
+      recon_value = result.recon_loss.item<double>();
+      cb_value = result.codebook_loss.item<double>();
+      commit_value = result.commitment_loss.item<double>();
+    }
+    window_recon += recon_value;
+    window_cb += cb_value;
+    window_commit += commit_value;
     summary.final_loss = loss_value;
 
-    bool interrupted = g_interrupted.load() || (options.stop_after >= 0 && step >= options.stop_after);
+    if (world == 1) stop_requested = g_interrupted.load();
+    bool interrupted = stop_requested || (options.stop_after >= 0 && step >= options.stop_after);
     if (step % tc.log_every == 0 || step == tc.steps || interrupted) {
+      if (world > 1) {
+        auto counts = window_stats.all_counts();
+        comm->all_reduce_counts(counts, "code-usage all-reduce");
+        window_stats.set_all_counts(std::move(counts));
+      }
       auto now = std::chrono::steady_clock::now();
       double window_s = std::chrono::duration<double>(now - window_start).count();
       double total_s = std::chrono::duration<double>(now - start).count();
@@ -298,18 +482,18 @@ TrainSummary train(const TrainOptions& options) {
         usage_json.push_back(fmt::format("{:.4f}", window_stats.usage(l)));
         ppl_json.push_back(fmt::format("{:.3f}", window_stats.perplexity(l)));
       }
-      if (!options.quiet)
+      if (!quiet)
         fmt::print(stderr, "step {}/{} epoch {} loss {:.5f} (rec {:.5f} cb {:.5f} com {:.5f}) psnr {:.2f} dB |{} | {:.0f} img/s | ETA {}\n",
                    step, tc.steps, loader.epoch() + 1, window_loss / window_steps, mse, window_cb / window_steps,
                    window_commit / window_steps, psnr_from_mse(mse), usage_text, ips, format_duration(eta));
-      log << fmt::format(
+      if (root) log << fmt::format(
           "{{\"step\":{},\"epoch\":{},\"loss\":{:.7g},\"recon\":{:.7g},\"codebook\":{:.7g},\"commitment\":{:.7g},"
           "\"mse\":{:.7g},\"psnr\":{:.4f},\"usage\":[{}],\"perplexity\":[{}],\"reseeded\":{},\"images_per_s\":{:.2f},"
           "\"elapsed_s\":{:.2f},\"eta_s\":{:.1f},\"lr\":{:.6g}}}\n",
           step, loader.epoch() + 1, window_loss / window_steps, mse, window_cb / window_steps,
           window_commit / window_steps, mse, psnr_from_mse(mse), fmt::join(usage_json, ","), fmt::join(ppl_json, ","),
           reseeded, ips, total_s, std::isfinite(eta) ? eta : -1.0, lr_now);
-      log.flush();
+      if (root) log.flush();
       window_stats.clear();
       window_start = now;
       window_images = window_steps = 0;
@@ -317,7 +501,7 @@ TrainSummary train(const TrainOptions& options) {
     }
     if (interrupted) {
       save_checkpoint(step);
-      if (!options.quiet) fmt::print(stderr, "interrupted at step {}: checkpoint {} written; continue with --resume\n", step, ckpt_path);
+      if (!quiet) fmt::print(stderr, "interrupted at step {}: checkpoint {} written; continue with --resume\n", step, ckpt_path);
       summary.interrupted = true;
       break;
     }
@@ -327,9 +511,15 @@ TrainSummary train(const TrainOptions& options) {
   summary.steps = step;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.skipped_images = loader.skipped();
+  summary.rank = comm->rank();
+  summary.world_size = world;
+  summary.allreduce_seconds = grad_sync.seconds();
+  summary.allreduce_bytes_per_step = grad_sync.bytes_per_step();
   if (summary.interrupted) return summary;
 
-  if (step == state.step && !file_exists(ckpt_path)) save_checkpoint(step);
+  // (In a job every rank must take the same branch: ranks on other machines cannot see
+  // rank 0's files, so there it is written unconditionally.)
+  if (step == state.step && (world > 1 || !file_exists(ckpt_path))) save_checkpoint(step);
   // The final model: weights, configuration, and the code counts the entropy coder needs.
   ModelFile f;
   f.metadata.set_name(options.output);
@@ -339,10 +529,12 @@ TrainSummary train(const TrainOptions& options) {
   if (!options.init_from.empty()) f.metadata.set_string("train.init", options.init_from);
   f.metadata.set_int("train.state.step", step);
   store_weights(model, f);
-  auto counts = gather_code_counts(model, *dataset, tc, device, lo.threads, tc.count_images);
+  auto counts = gather_code_counts(model, *dataset, tc, device, lo.threads, tc.count_images, comm.get());
   store_code_counts(counts, f);
-  save_model_file(f, options.output);
-  if (!options.quiet) {
+  if (root) save_model_file(f, options.output);
+  // Every rank ends when the model is on disk, so the job's exit status covers writing it.
+  comm->barrier("the final barrier");
+  if (!quiet) {
     fmt::print(stderr, "trained {} steps in {}; model {} written", step - first_step, format_duration(summary.seconds), options.output);
     if (loader.skipped()) fmt::print(stderr, "; {} corrupt images skipped", loader.skipped());
     fmt::print(stderr, "\n");

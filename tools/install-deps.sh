@@ -4,7 +4,8 @@
 set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ pkg-config
-  libtorch-dev              # LibTorch 1.13 (CPU)
+  libtorch-dev              # LibTorch 1.13 (CPU), with c10d
+  libgloo-dev               # headers of c10d's Gloo backend (data-parallel training)
   libopenblas0-pthread      # replaces the reference BLAS behind libtorch (30x faster matrix products)
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libzstd-dev
   libfmt-dev libcli11-dev libgtest-dev

@@ -95,6 +95,12 @@ struct LoaderOptions {
   // Batches decoded ahead of the consumer: at most max(prefetch_batches, threads), which
   // bounds memory while keeping every thread busy.
   size_t prefetch_batches = 4;
+  // Data-parallel jobs: shard_count loaders (one per rank) split every global batch of
+  // batch_size * shard_count positions; loader shard_index takes the shard_index-th
+  // batch_size of them. Crops and flips still depend only on (seed, epoch, position), so
+  // the union over ranks is exactly the one-process batch of batch_size * shard_count.
+  size_t shard_index = 0;
+  size_t shard_count = 1;
 };
 
 // One batch: uint8 NCHW, all images transformed to the same size.

@@ -31,6 +31,10 @@ struct TrainOptions {
   bool quiet = false;            // no progress lines on stderr
   int64_t stop_after = -1;       // stop (as on Ctrl-C) after this step; for tests
   bool handle_sigint = true;
+  // Data-parallel training, when launched by torchrun (RANK and WORLD_SIZE set): the c10d
+  // backend (auto, gloo or nccl) and how long a collective may wait for a peer.
+  std::string dist_backend = "auto";
+  double dist_timeout_s = 300;
 };
 
 struct TrainSummary {
@@ -39,6 +43,9 @@ struct TrainSummary {
   double final_loss = 0, final_mse = 0;
   bool interrupted = false;
   size_t skipped_images = 0;
+  int rank = 0, world_size = 1;  // this process's place in the job
+  double allreduce_seconds = 0;  // spent averaging gradients
+  size_t allreduce_bytes_per_step = 0;
 };
 
 // Throws hrvq::Error on bad input or a non-finite loss (the last checkpoint is kept).

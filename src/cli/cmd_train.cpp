@@ -75,6 +75,8 @@ void register_train(CLI::App& app) {
   cmd->add_option("--device", a.options.device, "auto|cpu|cuda")->capture_default_str();
   cmd->add_flag("--amp", a.options.amp, "Mixed precision (CUDA)");
   cmd->add_option("--loader-threads", a.options.loader_threads, "Image decoding threads")->capture_default_str();
+  cmd->add_option("--dist-backend", a.options.dist_backend, "Under torchrun: c10d backend auto|gloo|nccl")->capture_default_str();
+  cmd->add_option("--dist-timeout", a.options.dist_timeout_s, "Under torchrun: seconds a rank waits for its peers before the job fails")->capture_default_str();
   cmd->add_option("--stop-after", a.options.stop_after, "Stop as on Ctrl-C after this step")->group("");
   cmd->add_flag("--json", a.json, "Print a JSON summary on stdout");
 
@@ -90,9 +92,11 @@ void register_train(CLI::App& app) {
     x.options.quiet = globals().quiet;
     x.options.steps_explicit = x.options.resume && x.steps_option->count() > 0;
     TrainSummary s = train(x.options);
-    if (x.json)
-      fmt::print("{{\"steps\":{},\"seconds\":{:.2f},\"loss\":{:.7g},\"mse\":{:.7g},\"interrupted\":{},\"skipped\":{}}}\n",
-                 s.steps, s.seconds, s.final_loss, s.final_mse, s.interrupted ? "true" : "false", s.skipped_images);
+    if (x.json && s.rank == 0)
+      fmt::print("{{\"steps\":{},\"seconds\":{:.2f},\"loss\":{:.7g},\"mse\":{:.7g},\"interrupted\":{},\"skipped\":{},"
+                 "\"world_size\":{}}}\n",
+                 s.steps, s.seconds, s.final_loss, s.final_mse, s.interrupted ? "true" : "false", s.skipped_images,
+                 s.world_size);
     if (s.interrupted) throw CLI::RuntimeError(130);
   });
 }

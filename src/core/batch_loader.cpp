@@ -100,7 +100,8 @@ struct BatchLoader::Impl {
   Result produce(uint64_t global, uint64_t gen) {
     Result r;
     const uint64_t epoch = global / batches;
-    const size_t begin = static_cast<size_t>(global % batches) * options.batch_size;
+    const size_t begin = std::min(items, static_cast<size_t>(global % batches) * options.batch_size * options.shard_count +
+                                             options.shard_index * options.batch_size);
     const size_t end = std::min(items, begin + options.batch_size);
     std::shared_ptr<const std::vector<size_t>> perm = options.shuffle ? order(epoch) : nullptr;
     Batch& b = r.batch;
@@ -192,10 +193,12 @@ BatchLoader::BatchLoader(const Dataset& dataset, TransformOptions transform, Loa
   if (transform.size < 0) throw Error(fmt::format("image size must not be negative ({})", transform.size));
   m.items = dataset.size();
   if (m.items == 0) throw Error("the dataset is empty");
-  m.batches = options.drop_last ? m.items / options.batch_size
-                                : (m.items + options.batch_size - 1) / options.batch_size;
+  if (options.shard_count == 0 || options.shard_index >= options.shard_count)
+    throw Error(fmt::format("loader shard {} of {} does not exist", options.shard_index, options.shard_count));
+  const size_t global_batch = options.batch_size * options.shard_count;
+  m.batches = options.drop_last ? m.items / global_batch : (m.items + global_batch - 1) / global_batch;
   if (m.batches == 0)
-    throw Error(fmt::format("{} items make no full batch of {} (drop_last is set)", m.items, options.batch_size));
+    throw Error(fmt::format("{} items make no full batch of {} (drop_last is set)", m.items, global_batch));
   const int threads = std::max(1, options.threads);
   // Work is handed out per batch, so fewer batches in flight than threads would idle some.
   m.window = std::max<size_t>(static_cast<size_t>(threads), options.prefetch_batches);

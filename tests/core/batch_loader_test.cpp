@@ -321,3 +321,43 @@ TEST(BatchLoader, CommittedFolderWithCorruptFile) {
     EXPECT_EQ(b.pixels[1 * 48 + 32 + s], 30);
   }
 }
+
+// Data-parallel ranks: shard r of R takes the r-th part of every global batch, so the
+// shards' batches side by side are the one-loader batches of R times the size, crops and
+// flips included.
+TEST(BatchLoader, ShardsSplitTheGlobalBatch) {
+  SyntheticDataset ds(50, 12, 9);
+  TransformOptions t;
+  t.size = 6;
+  t.fit = FitMode::RandomCrop;
+  t.random_flip = true;
+  LoaderOptions whole_opts = opts(12, true, 2, 3);
+  whole_opts.drop_last = true;
+  BatchLoader whole(ds, t, whole_opts);
+  std::vector<std::unique_ptr<BatchLoader>> shards;
+  for (size_t r = 0; r < 3; ++r) {
+    LoaderOptions o = opts(4, true, 1, 3);
+    o.drop_last = true;
+    o.shard_index = r;
+    o.shard_count = 3;
+    shards.push_back(std::make_unique<BatchLoader>(ds, t, o));
+    EXPECT_EQ(shards.back()->batches_per_epoch(), whole.batches_per_epoch());
+  }
+  for (int b = 0; b < 10; ++b) {  // 2.5 epochs
+    Batch w = whole.next();
+    std::vector<size_t> indices;
+    std::vector<uint8_t> pixels;
+    for (auto& s : shards) {
+      Batch part = s->next();
+      EXPECT_EQ(part.count, 4u);
+      indices.insert(indices.end(), part.indices.begin(), part.indices.end());
+      pixels.insert(pixels.end(), part.pixels.begin(), part.pixels.end());
+    }
+    EXPECT_EQ(indices, w.indices) << "batch " << b;
+    EXPECT_EQ(pixels, w.pixels) << "batch " << b;
+  }
+  LoaderOptions bad = opts(4, true, 1);
+  bad.shard_index = 3;
+  bad.shard_count = 3;
+  EXPECT_THROW(BatchLoader(ds, t, bad), Error);
+}
