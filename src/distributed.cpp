@@ -12,6 +12,7 @@
 #include "distributed_backends.hpp"
 #include "hrvq/crc32.hpp"
 #include "hrvq/error.hpp"
+#include "hrvq/file_io.hpp"
 
 namespace hrvq {
 
@@ -182,6 +183,34 @@ void Communicator::check_replicas_agree(torch::nn::Module& module, int64_t step)
       throw Error(fmt::format("rank {} of {}: at step {} the weights of rank {} differ from rank 0's (replicas drifted "
                               "apart); the last checkpoint is kept",
                               rank(), world_size(), step, r));
+}
+
+std::unique_ptr<Communicator> join_job_from_environment(const std::string& backend, double timeout_s,
+                                                        const torch::Device& device) {
+  if (!(timeout_s > 0 && timeout_s <= 86400))
+    throw Error(fmt::format("--dist-timeout must be in (0, 86400] seconds, not {}", timeout_s));
+  DistributedOptions options;
+  options.backend = backend;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  return join_job(rank_environment(), options, device);
+}
+
+LoadedModelFile open_model_on_root(Communicator& comm, const std::string& path, const char* what) {
+  if (comm.world_size() == 1) return open_model_file(path);
+  std::vector<uint8_t> bytes;
+  std::string error;
+  bool ok = true;
+  if (comm.is_root()) {
+    try {
+      if (!file_exists(path)) throw Error(fmt::format("{}: no such file", path));
+      bytes = read_file(path, kModelFileMaxSize);
+    } catch (const Error& e) {
+      ok = false;
+      error = e.what();
+    }
+  }
+  bytes = comm.broadcast_bytes(std::move(bytes), ok, error, what);
+  return open_model_bytes(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace hrvq

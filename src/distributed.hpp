@@ -17,6 +17,8 @@
 
 #include <torch/torch.h>
 
+#include "hrvq/model_file.hpp"
+
 namespace hrvq {
 
 // What torchrun (or a hand-written launcher) tells a worker about the job.
@@ -70,6 +72,15 @@ class Communicator {
   // at the next checkpoint instead of silently training different models.
   void check_replicas_agree(torch::nn::Module& module, int64_t step);
 };
+
+// join_job(rank_environment(), ...) with the options as the CLI gives them; checks them.
+std::unique_ptr<Communicator> join_job_from_environment(const std::string& backend, double timeout_s,
+                                                        const torch::Device& device);
+
+// A model file or checkpoint every rank needs: rank 0 reads it and sends the bytes, so
+// ranks on other machines need no shared file system and all parse the same bytes. A job
+// of one just opens the file.
+LoadedModelFile open_model_on_root(Communicator& comm, const std::string& path, const char* what);
 
 // The job of one process: every collective is the identity.
 std::unique_ptr<Communicator> local_communicator();

@@ -16,6 +16,8 @@
 #include <fmt/ranges.h>
 
 #include "adam.hpp"
+#include "distributed.hpp"
+#include "gradient_sync.hpp"
 #include "device.hpp"
 #include "hrvq/entropy_model.hpp"
 #include "hrvq/error.hpp"
@@ -541,14 +543,20 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
   const std::string ckpt_path = options.checkpoint.empty() ? options.output + ".ckpt" : options.checkpoint;
   const std::string log_path = options.log_path.empty() ? options.output + ".log.jsonl" : options.log_path;
   torch::Device device = resolve_device(options.device);
+  // Under torchrun: every rank extracts the same codes and trains on its share of each
+  // global batch; rank 0 alone writes (as in hrvq train).
+  std::unique_ptr<Communicator> comm = join_job_from_environment(options.dist_backend, options.dist_timeout_s, device);
+  const int world = comm->world_size();
+  const bool root = comm->is_root();
   LoadedModel model = load_model(options.model, device);
   const PriorShape shape = prior_shape_for(model);
 
   PriorTrainOptions o = options;
+  if (!root) o.quiet = true;
   std::unique_ptr<LoadedModelFile> resumed;
   if (o.resume) {
-    if (!file_exists(ckpt_path)) throw Error(fmt::format("{}: no checkpoint to resume from", ckpt_path));
-    resumed = std::make_unique<LoadedModelFile>(open_model_file(ckpt_path));
+    if (world == 1 && !file_exists(ckpt_path)) throw Error(fmt::format("{}: no checkpoint to resume from", ckpt_path));
+    resumed = std::make_unique<LoadedModelFile>(open_model_on_root(*comm, ckpt_path, "reading the checkpoint"));
     resumed->file.metadata.set_name(ckpt_path);
     const Metadata& meta = resumed->file.metadata;
     check_prior_identity(meta, model.file.fingerprint, options.model);
@@ -579,8 +587,13 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
     val_codes = extract_codes(model, shape, o.val_data, o.kind, Subset{}, device, threads, o.quiet, "held-out");
   const int64_t n_train = train_codes.size();
   report.train_images = n_train;
+  // --batch is per rank; the job steps on batch * world codes maps.
+  if (world > 1 && n_train < static_cast<int64_t>(o.batch_size) * world)
+    throw Error(fmt::format("{}: {} images make no global batch of {} ({} ranks x --batch {})", o.data, n_train,
+                            static_cast<int64_t>(o.batch_size) * world, world, o.batch_size));
   const int64_t batch = std::min<int64_t>(o.batch_size, n_train);
-  const int64_t batches_per_epoch = n_train / batch;
+  const int64_t global_batch = batch * world;
+  const int64_t batches_per_epoch = n_train / global_batch;
 
   torch::manual_seed(o.seed);
   CodePrior net(shape, o.prior);
@@ -588,23 +601,41 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
   if (resumed) {
     load_prior_weights(net, resumed->file);
     step = resumed->file.metadata.get_int("prior.state.step");
+    const Metadata& meta = resumed->file.metadata;
+    const int64_t saved_world = meta.has("prior.state.world_size") ? meta.get_int("prior.state.world_size") : 1;
+    if (saved_world != world && !o.quiet)
+      fmt::print(stderr, "hrvq: warning: {} was written by a job of {} rank(s), this one has {}: training continues, "
+                         "but not bit-exactly\n", ckpt_path, saved_world, world);
   }
   net->to(device);
   net->train();
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& p : net->named_parameters()) params.emplace_back(p.key(), p.value());
+  comm->broadcast_module(*net, "broadcasting the initial weights");
   Adam adam(params, o.lr);
   if (resumed) adam.load(resumed->file);
+  std::vector<torch::Tensor> param_tensors;
+  for (auto& p : params) param_tensors.push_back(p.second);
+  GradientSync grad_sync(param_tensors, *comm);
+  if (world > 1 && !o.quiet)
+    fmt::print(stderr, "data-parallel: {} ranks x batch {} = global batch {}; {} gradient bytes all-reduced per step\n",
+               world, batch, global_batch, grad_sync.bytes_per_step());
 
-  std::ofstream log(log_path, o.resume ? std::ios::app : std::ios::trunc);
-  if (!log) throw Error(fmt::format("{}: cannot open the training log for writing", log_path));
+  std::ofstream log;
+  if (root) {
+    log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
+    if (!log) throw Error(fmt::format("{}: cannot open the training log for writing", log_path));
+  }
 
   auto base_metadata = [&](Metadata& meta) {
     write_prior_metadata(shape, o.prior, model.file.fingerprint, meta);
     write_train_keys(o, o.steps, static_cast<int>(batch), meta);
     meta.set_int("prior.state.step", step);
+    if (world > 1) meta.set_int("prior.state.world_size", world);
   };
   auto save_checkpoint = [&] {
+    comm->check_replicas_agree(*net, step);
+    if (!root) return;
     ModelFile f;
     f.metadata.set_name(ckpt_path);
     base_metadata(f.metadata);
@@ -613,6 +644,7 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
     save_model_file(f, ckpt_path);
   };
   auto log_heldout = [&](const PriorEvaluation& e) {
+    if (!root) return;
     log << fmt::format("{{\"step\":{},\"heldout_bits_per_code\":[{}],\"heldout_total_bits_per_code\":{:.6f},"
                        "\"heldout_bits_per_image\":{:.4f}}}\n",
                        step, fmt::join(e.bits_per_code, ","), e.total_bits_per_code, e.bits_per_image);
@@ -633,23 +665,34 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
   while (step < o.steps) {
     const int64_t epoch = step / batches_per_epoch, b = step % batches_per_epoch;
     if (epoch != perm_epoch) perm = permutation(n_train, o.seed, static_cast<uint64_t>(epoch)), perm_epoch = epoch;
-    auto idx = torch::from_blob(perm.data() + b * batch, {batch}, torch::kInt64).clone();
+    // Rank r takes the r-th share of the global batch; one process takes all of it.
+    auto idx = torch::from_blob(perm.data() + b * global_batch + comm->rank() * batch, {batch}, torch::kInt64).clone();
     auto nll = net->nll_sum(train_codes.batch(idx, device));
     auto loss = nll.sum() / static_cast<double>(codes_per_batch);
     double loss_value = loss.item<double>();
+    bool stop_requested = g_interrupted.load();
+    if (world > 1) {
+      auto scalars = torch::tensor({loss_value, stop_requested ? 1.0 : 0.0}, torch::kFloat64);
+      comm->all_reduce_sum(scalars, "loss all-reduce");
+      loss_value = scalars[0].item<double>() / world;
+      stop_requested = scalars[1].item<double>() > 0;
+    }
     if (!std::isfinite(loss_value))
       throw Error(fmt::format("prior training diverged at step {}: the loss is {}; the last good checkpoint {} is kept "
                               "(try a lower --lr)", step + 1, loss_value, file_exists(ckpt_path) ? ckpt_path : "(none yet)"));
     adam.zero_grad();
     loss.backward();
+    grad_sync.average();
     adam.step();
     ++step;
-    auto nll_cpu = nll.detach().to(torch::kCPU, torch::kFloat64);
+    auto nll_cpu = nll.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    comm->all_reduce_sum(nll_cpu, "loss all-reduce");
     for (int l = 0; l < shape.layers; ++l) window_nats[l] += nll_cpu[l].item<double>();
     ++window_steps;
-    window_images += batch;
+    window_images += global_batch;
 
-    bool interrupted = g_interrupted.load() || (o.stop_after >= 0 && step >= o.stop_after);
+    if (world == 1) stop_requested = g_interrupted.load();
+    bool interrupted = stop_requested || (o.stop_after >= 0 && step >= o.stop_after);
     if (step % o.log_every == 0 || step == o.steps || interrupted) {
       double window_s = seconds_since(window_start), total_s = seconds_since(start);
       double ips = window_s > 0 ? window_images / window_s : 0;
@@ -669,10 +712,10 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
       if (!o.quiet)
         fmt::print(stderr, "step {}/{} epoch {} loss {:.4f} bits/code |{} | {:.0f} img/s | ETA {}\n", step, o.steps,
                    epoch + 1, bits, per_layer, ips, format_duration(eta));
-      log << fmt::format("{{\"step\":{},\"epoch\":{},\"bits_per_code\":{:.6f},\"layer_bits_per_code\":[{:.6f}],"
+      if (root) log << fmt::format("{{\"step\":{},\"epoch\":{},\"bits_per_code\":{:.6f},\"layer_bits_per_code\":[{:.6f}],"
                          "\"images_per_s\":{:.2f},\"elapsed_s\":{:.2f},\"eta_s\":{:.1f}}}\n",
                          step, epoch + 1, bits, fmt::join(layer_bits, ","), ips, total_s, std::isfinite(eta) ? eta : -1.0);
-      log.flush();
+      if (root) log.flush();
       window_start = Clock::now();
       window_steps = window_images = 0;
       std::fill(window_nats.begin(), window_nats.end(), 0.0);
@@ -697,8 +740,10 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
   std::signal(SIGINT, SIG_DFL);
   report.steps = step;
   report.seconds = seconds_since(start);
+  report.rank = comm->rank();
+  report.world_size = world;
   if (report.interrupted) return report;
-  if (step == first_step && !file_exists(ckpt_path)) save_checkpoint();
+  if (step == first_step && (world > 1 || !file_exists(ckpt_path))) save_checkpoint();
 
   ModelFile f;
   f.metadata.set_name(o.output);
@@ -713,7 +758,8 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
     f.metadata.set_double("prior.eval.bits_per_image", e.bits_per_image);
   }
   store_prior_weights(net, f);
-  save_model_file(f, o.output);
+  if (root) save_model_file(f, o.output);
+  comm->barrier("the final barrier");
   if (!o.quiet)
     fmt::print(stderr, "trained {} steps in {}; prior {} written\n", step - first_step, format_duration(report.seconds),
                o.output);

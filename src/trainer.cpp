@@ -125,26 +125,6 @@ int64_t maintain_codebooks_across_ranks(std::vector<ResidualQuantizer>& quants, 
   return reseeded;
 }
 
-// A model file or checkpoint every rank needs: rank 0 reads it and sends the bytes, so the
-// ranks of a job across machines need no shared file system and all parse the same bytes.
-LoadedModelFile open_on_root(Communicator& comm, const std::string& path, const char* what) {
-  if (comm.world_size() == 1) return open_model_file(path);
-  std::vector<uint8_t> bytes;
-  std::string error;
-  bool ok = true;
-  if (comm.is_root()) {
-    try {
-      if (!file_exists(path)) throw Error(fmt::format("{}: no such file", path));
-      bytes = read_file(path, kModelFileMaxSize);
-    } catch (const Error& e) {
-      ok = false;
-      error = e.what();
-    }
-  }
-  bytes = comm.broadcast_bytes(std::move(bytes), ok, error, what);
-  return open_model_bytes(bytes.data(), bytes.size(), path);
-}
-
 }  // namespace
 
 std::vector<std::vector<uint64_t>> gather_code_counts(HrvqModel& model, const Dataset& dataset, const TrainConfig& t,
@@ -209,13 +189,7 @@ TrainSummary train(const TrainOptions& options) {
   const std::string grid_path = options.grid_path.empty() ? options.output + ".grid.png" : options.grid_path;
   torch::Device device = resolve_device(options.device);
   // A job of one unless torchrun (or the same variables) says otherwise.
-  DistributedOptions dist_options;
-  dist_options.backend = options.dist_backend;
-  if (!(options.dist_timeout_s > 0 && options.dist_timeout_s <= 86400))
-    throw Error(fmt::format("--dist-timeout must be in (0, 86400] seconds, not {}", options.dist_timeout_s));
-  dist_options.timeout = std::chrono::milliseconds(static_cast<int64_t>(options.dist_timeout_s * 1000));
-  const RankEnvironment rank_env = rank_environment();
-  std::unique_ptr<Communicator> comm = join_job(rank_env, dist_options, device);
+  std::unique_ptr<Communicator> comm = join_job_from_environment(options.dist_backend, options.dist_timeout_s, device);
   const int world = comm->world_size();
   const bool root = comm->is_root();
   // Only rank 0 speaks; every rank still fails with its own one-line error.
@@ -229,7 +203,7 @@ TrainSummary train(const TrainOptions& options) {
   std::unique_ptr<LoadedModelFile> resumed;
   if (options.resume) {
     if (world == 1 && !file_exists(ckpt_path)) throw Error(fmt::format("{}: no checkpoint to resume from", ckpt_path));
-    resumed = std::make_unique<LoadedModelFile>(open_on_root(*comm, ckpt_path, "reading the checkpoint"));
+    resumed = std::make_unique<LoadedModelFile>(open_model_on_root(*comm, ckpt_path, "reading the checkpoint"));
     resumed->file.metadata.set_name(ckpt_path);
     // The run continues as it started: its configuration comes from the checkpoint; only
     // the number of steps may be raised to train further.
@@ -297,7 +271,7 @@ TrainSummary train(const TrainOptions& options) {
   if (!options.init_from.empty() && !resumed) {
     // The quantizer is not taken over: its codebooks are initialised from this run's data
     // at the first step, so another quantizer layout (or baseline) can follow.
-    LoadedModelFile init = open_on_root(*comm, options.init_from, "reading the --init model");
+    LoadedModelFile init = open_model_on_root(*comm, options.init_from, "reading the --init model");
     init.file.metadata.set_name(options.init_from);
     const int copied = load_matching_weights(model, init.file, "quantizer");
     if (copied == 0)

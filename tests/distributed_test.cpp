@@ -48,19 +48,19 @@ struct RankRun {
   std::string err;
 };
 
-// Starts `world` ranks of `hrvq --threads 1 train FLAGS` as a hand-launched job (the
+// Starts `world` ranks of `hrvq --threads 1 COMMAND` as a hand-launched job (the
 // variables torchrun would set) and waits for all of them; `after_start` runs in the
 // shell while they run (e.g. to kill one).
-std::vector<RankRun> run_job(const TempDir& dir, int world, const std::string& flags, const std::string& after_start = "") {
+std::vector<RankRun> run_job(const TempDir& dir, int world, const std::string& command, const std::string& after_start = "") {
   const int port = free_port();
   std::string script;
   for (int r = 0; r < world; ++r)
     // pidN is hrvq's own pid (sh execs it), so a test can kill exactly that rank.
     script += fmt::format(
         "(RANK={0} WORLD_SIZE={1} LOCAL_RANK={0} MASTER_ADDR=127.0.0.1 MASTER_PORT={2} timeout 120 "
-        "sh -c 'echo $$ >{7}; exec {3} --threads 1 train {4}' 2>{5}; echo $? >{6}) &\n",
-        r, world, port, HRVQ_BINARY, flags, dir / fmt::format("err{}", r), dir / fmt::format("rc{}", r),
-        dir / fmt::format("pid{}", r));
+        "sh -c 'echo $$ >{7}; exec {3} --threads 1 {4}' >{8} 2>{5}; echo $? >{6}) &\n",
+        r, world, port, HRVQ_BINARY, command, dir / fmt::format("err{}", r), dir / fmt::format("rc{}", r),
+        dir / fmt::format("pid{}", r), dir / fmt::format("out{}", r));
   script += after_start + "\nwait\n";
   const std::string path = dir / "job.sh";
   std::ofstream(path) << script;
@@ -138,7 +138,7 @@ TEST_F(DistributedTraining, TwoRanksMatchOneProcessWithTheWholeBatch) {
   auto single = test::run(fmt::format("{} -q --threads 1 train {} --batch 8 --reseed-after 0 -o {}", HRVQ_BINARY,
                                       tiny_flags(data_, 12), dir_ / "one.hrvqm"));
   ASSERT_EQ(single.exit_code, 0) << single.err;
-  auto runs = run_job(dir_, 2, tiny_flags(data_, 12) + " --batch 4 --reseed-after 0 -o " + (dir_ / "two.hrvqm"));
+  auto runs = run_job(dir_, 2, "train " + tiny_flags(data_, 12) + " --batch 4 --reseed-after 0 -o " + (dir_ / "two.hrvqm"));
   ASSERT_EQ(runs[0].exit_code, 0) << rank_errors(runs);
   ASSERT_EQ(runs[1].exit_code, 0) << rank_errors(runs);
   EXPECT_NE(runs[0].err.find("global batch 8"), std::string::npos) << runs[0].err;
@@ -164,7 +164,7 @@ TEST_F(DistributedTraining, TwoRanksMatchOneProcessWithTheWholeBatch) {
 // EMA codebooks and dead-code reseeding on every few steps: the replica check at every
 // checkpoint fails the run if any rank's codebooks differ by a single bit.
 TEST_F(DistributedTraining, CodebooksStayIdenticalThroughEmaAndReseeding) {
-  auto runs = run_job(dir_, 2, tiny_flags(data_, 20) + " --batch 4 --ema --reseed-after 2 -o " + (dir_ / "m.hrvqm"));
+  auto runs = run_job(dir_, 2, "train " + tiny_flags(data_, 20) + " --batch 4 --ema --reseed-after 2 -o " + (dir_ / "m.hrvqm"));
   ASSERT_EQ(runs[0].exit_code, 0) << rank_errors(runs);
   ASSERT_EQ(runs[1].exit_code, 0) << rank_errors(runs);
   std::string log = test::slurp(dir_ / "m.hrvqm.log.jsonl");
@@ -176,7 +176,7 @@ TEST_F(DistributedTraining, CodebooksStayIdenticalThroughEmaAndReseeding) {
 TEST_F(DistributedTraining, AKilledRankEndsTheJobWithAnError) {
   auto start = std::chrono::steady_clock::now();
   // Rank 1 is killed once rank 0 has logged its first steps.
-  auto runs = run_job(dir_, 2, tiny_flags(data_, 1000000) + " --batch 4 -o " + (dir_ / "m.hrvqm"),
+  auto runs = run_job(dir_, 2, "train " + tiny_flags(data_, 1000000) + " --batch 4 -o " + (dir_ / "m.hrvqm"),
                       fmt::format("for i in $(seq 300); do grep -q 'step 5/' {} && break; sleep 0.1; done; "
                                   "kill -9 $(cat {})",
                                   dir_ / "err0", dir_ / "pid1"));
@@ -194,12 +194,12 @@ TEST_F(DistributedTraining, AKilledRankEndsTheJobWithAnError) {
 // A checkpoint of a 2-rank job resumes exactly with 2 ranks, and continues with 1.
 TEST_F(DistributedTraining, ACheckpointResumesExactlyWithTheSameRanks) {
   std::string flags = tiny_flags(data_, 20) + " --batch 4 --reseed-after 3 ";
-  auto whole = run_job(dir_, 2, flags + "-o " + (dir_ / "whole.hrvqm"));
+  auto whole = run_job(dir_, 2, "train " + flags + "-o " + (dir_ / "whole.hrvqm"));
   ASSERT_EQ(whole[0].exit_code, 0) << rank_errors(whole);
-  auto first = run_job(dir_, 2, flags + "--stop-after 10 -o " + (dir_ / "split.hrvqm"));
+  auto first = run_job(dir_, 2, "train " + flags + "--stop-after 10 -o " + (dir_ / "split.hrvqm"));
   ASSERT_EQ(first[0].exit_code, 130) << rank_errors(first);
   ASSERT_EQ(first[1].exit_code, 130) << rank_errors(first);
-  auto second = run_job(dir_, 2, flags + "--resume -o " + (dir_ / "split.hrvqm"));
+  auto second = run_job(dir_, 2, "train " + flags + "--resume -o " + (dir_ / "split.hrvqm"));
   ASSERT_EQ(second[0].exit_code, 0) << rank_errors(second);
   auto a = state_of(dir_ / "whole.hrvqm"), b = state_of(dir_ / "split.hrvqm");
   for (auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b[name])) << name << " differs after an exact resume";
@@ -210,6 +210,37 @@ TEST_F(DistributedTraining, ACheckpointResumesExactlyWithTheSameRanks) {
                                     tiny_flags(data_, 25), dir_ / "solo.hrvqm"));
   ASSERT_EQ(solo.exit_code, 0) << solo.err;
   EXPECT_NE(solo.err.find("not bit-exactly"), std::string::npos) << solo.err;
+}
+
+// The code prior: two ranks of batch B against one process of batch 2B.
+TEST_F(DistributedTraining, PriorTrainingMatchesOneProcess) {
+  // The bundled MNIST model: its codes vary from image to image, so the batch matters
+  // (a freshly trained tiny model gives every image the same codes).
+  const std::string model = std::string(HRVQ_SOURCE_DIR) + "/models/mnist.hrvqm";
+  auto prior_flags = [&](int batch, const std::string& out) {
+    return fmt::format("train-prior -m {} --data {} --subset 0:64 --holdout 64:96 --channels 8 --layers 2 --embed 4 "
+                       "--cond-channels 8 --cond-blocks 1 --steps 12 --batch {} --lr 1e-2 --log-every 4 "
+                       "--checkpoint-every 6 --loader-threads 1 --json -o {}",
+                       model, data_, batch, out);
+  };
+  auto one = test::run(fmt::format("{} -q --threads 1 {}", HRVQ_BINARY, prior_flags(8, dir_ / "p1.hrvqm")));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  auto runs = run_job(dir_, 2, prior_flags(4, dir_ / "p2.hrvqm"));
+  ASSERT_EQ(runs[0].exit_code, 0) << rank_errors(runs);
+  ASSERT_EQ(runs[1].exit_code, 0) << rank_errors(runs);
+  EXPECT_NE(runs[0].err.find("global batch 8"), std::string::npos) << runs[0].err;
+  // Rank 0 prints the same held-out figures as the single process.
+  std::string two = test::slurp(dir_ / "out0");
+  auto bits = [](const std::string& json) {
+    auto at = json.find("\"bits_per_image\":");
+    return at == std::string::npos ? -1.0 : std::stod(json.substr(at + 17));
+  };
+  ASSERT_GT(bits(one.out), 0) << one.out;
+  EXPECT_NEAR(bits(two), bits(one.out), 2e-4 * bits(one.out)) << two << "\n" << one.out;
+  // The tolerance tells batches apart: one process with only batch 4 lands elsewhere.
+  auto half = test::run(fmt::format("{} -q --threads 1 {}", HRVQ_BINARY, prior_flags(4, dir_ / "p3.hrvqm")));
+  ASSERT_EQ(half.exit_code, 0) << half.err;
+  EXPECT_GT(std::abs(bits(half.out) - bits(one.out)), 5e-4 * bits(one.out)) << half.out << "\n" << one.out;
 }
 
 TEST_F(DistributedTraining, RunsUnderTorchrun) {

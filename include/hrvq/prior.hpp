@@ -67,6 +67,9 @@ struct PriorTrainOptions {
   bool quiet = false;
   int64_t stop_after = -1;         // stop as on Ctrl-C after this step (tests)
   bool handle_sigint = true;
+  // Data-parallel training under torchrun, as for hrvq train (TrainOptions).
+  std::string dist_backend = "auto";
+  double dist_timeout_s = 300;
 };
 
 struct PriorTrainReport {
@@ -77,6 +80,7 @@ struct PriorTrainReport {
   bool interrupted = false;
   bool evaluated = false;          // held-out codes were given
   PriorEvaluation heldout;
+  int rank = 0, world_size = 1;
 };
 
 // Throws hrvq::Error on bad input or a non-finite loss (the last checkpoint is kept).

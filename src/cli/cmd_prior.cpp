@@ -59,6 +59,8 @@ void register_train_prior(CLI::App& app) {
   cmd->add_option("--device", o.device, "auto|cpu|cuda")->capture_default_str();
   cmd->add_option("--loader-threads", o.loader_threads, "Image decoding threads")->capture_default_str();
   cmd->add_flag("--eval-only", a.eval_only, "Only measure the existing prior OUTPUT on the held-out items");
+  cmd->add_option("--dist-backend", o.dist_backend, "Under torchrun: c10d backend auto|gloo|nccl")->capture_default_str();
+  cmd->add_option("--dist-timeout", o.dist_timeout_s, "Under torchrun: seconds a rank waits for its peers before the job fails")->capture_default_str();
   cmd->add_option("--stop-after", o.stop_after, "Stop as on Ctrl-C after this step")->group("");
   cmd->add_flag("--json", a.json, "Print a JSON summary on stdout");
   cmd->callback([args] {
@@ -77,6 +79,10 @@ void register_train_prior(CLI::App& app) {
       return;
     }
     PriorTrainReport r = train_prior(opt);
+    if (r.rank != 0) {
+      if (r.interrupted) throw CLI::RuntimeError(130);
+      return;
+    }
     if (x.json) {
       fmt::print("{{\"steps\":{},\"seconds\":{:.2f},\"train_images\":{},\"bits_per_code\":{:.6f},\"interrupted\":{}",
                  r.steps, r.seconds, r.train_images, r.final_bits_per_code, r.interrupted ? "true" : "false");
