@@ -510,6 +510,9 @@ TrainSummary train(const TrainOptions& options) {
   comm->barrier("the final barrier");
   if (!quiet) {
     fmt::print(stderr, "trained {} steps in {}; model {} written", step - first_step, format_duration(summary.seconds), options.output);
+    if (world > 1 && step > first_step)
+      fmt::print(stderr, "; gradient all-reduce {:.2f} ms per step ({} bytes)", 1e3 * grad_sync.seconds() / double(step - first_step),
+                 grad_sync.bytes_per_step());
     if (loader.skipped()) fmt::print(stderr, "; {} corrupt images skipped", loader.skipped());
     fmt::print(stderr, "\n");
   }

@@ -94,9 +94,9 @@ void register_train(CLI::App& app) {
     TrainSummary s = train(x.options);
     if (x.json && s.rank == 0)
       fmt::print("{{\"steps\":{},\"seconds\":{:.2f},\"loss\":{:.7g},\"mse\":{:.7g},\"interrupted\":{},\"skipped\":{},"
-                 "\"world_size\":{}}}\n",
+                 "\"world_size\":{},\"allreduce_seconds\":{:.3f},\"allreduce_bytes_per_step\":{}}}\n",
                  s.steps, s.seconds, s.final_loss, s.final_mse, s.interrupted ? "true" : "false", s.skipped_images,
-                 s.world_size);
+                 s.world_size, s.allreduce_seconds, s.allreduce_bytes_per_step);
     if (s.interrupted) throw CLI::RuntimeError(130);
   });
 }
