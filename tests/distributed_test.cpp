@@ -191,6 +191,23 @@ TEST_F(DistributedTraining, AKilledRankEndsTheJobWithAnError) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "m.hrvqm")) << "no model from a failed job";
 }
 
+// A rank that hangs (stopped, not dead: its sockets stay open) ends the job after
+// --dist-timeout, not never.
+TEST_F(DistributedTraining, AStalledRankEndsTheJobAfterTheTimeout) {
+  auto start = std::chrono::steady_clock::now();
+  std::string flags = tiny_flags(data_, 1000000);
+  flags.replace(flags.find("--dist-timeout 30"), 17, "--dist-timeout 4");
+  auto runs = run_job(dir_, 2, "train " + flags + " --batch 4 -o " + (dir_ / "m.hrvqm"),
+                      fmt::format("for i in $(seq 300); do grep -q 'step 5/' {0} && break; sleep 0.1; done; "
+                                  "kill -STOP $(cat {1}); while [ ! -s {2} ]; do sleep 0.2; done; kill -9 $(cat {1})",
+                                  dir_ / "err0", dir_ / "pid1", dir_ / "rc0"));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(runs[0].exit_code, 0) << rank_errors(runs);
+  EXPECT_NE(runs[0].exit_code, 124) << "rank 0 hung until the test's timeout";
+  EXPECT_LT(seconds, 60);
+  EXPECT_NE(runs[0].err.find("stalled past the 4 s timeout"), std::string::npos) << runs[0].err;
+}
+
 // A checkpoint of a 2-rank job resumes exactly with 2 ranks, and continues with 1.
 TEST_F(DistributedTraining, ACheckpointResumesExactlyWithTheSameRanks) {
   std::string flags = tiny_flags(data_, 20) + " --batch 4 --reseed-after 3 ";
