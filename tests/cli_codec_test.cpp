@@ -115,6 +115,21 @@ TEST_F(CliCodecTest, RoundTripThroughFiles) {
   EXPECT_NE(r.err.find("PSNR"), std::string::npos) << r.err;
 }
 
+TEST_F(CliCodecTest, PngLevelChangesOnlyTheFileSize) {
+  std::string in = png("a.png", 64, 48);
+  ASSERT_EQ(hrvq("encode -m " + model + " " + in + " -o " + (dir / "a.hrvq")).exit_code, 0);
+  auto r = hrvq("decode -m " + model + " " + (dir / "a.hrvq") + " -o " + (dir / "fast.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = hrvq("decode -m " + model + " " + (dir / "a.hrvq") + " -o " + (dir / "small.png") + " --png-level 9");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_image(dir / "fast.png").pixels, read_image(dir / "small.png").pixels);
+  EXPECT_NE(slurp(dir / "fast.png"), slurp(dir / "small.png"));
+  r = hrvq("decode -m " + model + " " + (dir / "a.hrvq") + " -o " + (dir / "x.png") + " --png-level 10");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--png-level"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.png"));
+}
+
 TEST_F(CliCodecTest, FolderModeAndSeveralModels) {
   std::string a = png("a.png", 16, 16, 3, 1), b = png("b.png", 12, 20, 3, 2), g = png("g.png", 8, 8, 1, 3);
   auto r = hrvq("encode -m " + model + " " + a + " " + b + " -d " + (dir / "enc") + " -j 2");

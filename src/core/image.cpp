@@ -196,8 +196,10 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name, Imag
 }
 
 bool png_encode_c(png_structp png, png_infop info, png_uint_32 width, png_uint_32 height, int color_type,
-                  png_bytepp rows) {
+                  png_bytepp rows, int level, int filters) {
   if (setjmp(png_jmpbuf(png))) return false;
+  png_set_compression_level(png, level);
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, filters);
   png_set_IHDR(png, info, width, height, 8, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -423,8 +425,16 @@ Image read_image(const std::string& path, ImageReadNotes* notes) {
   return decode_image(bytes.data(), bytes.size(), path == "-" ? "stdin" : path, notes);
 }
 
-std::vector<uint8_t> encode_png(const Image& image) {
+std::vector<uint8_t> encode_png(const Image& image, const PngOptions& options) {
   check_encodable(image, "PNG");
+  const int level = options.level < 0 ? kDefaultPngLevel : options.level;
+  if (level > 9) throw Error(fmt::format("PNG compression level must be 0..9 (got {})", level));
+  if (options.filters == 0 || options.filters > 0xf8 || (options.filters > 0 && (options.filters & 0x07)))
+    throw Error(fmt::format("PNG filter mask {:#x} is not a combination of PNG_FILTER_* bits", options.filters));
+  const int filters = options.filters >= 0 ? options.filters
+                      : level == 0         ? PNG_FILTER_NONE
+                      : level <= 3         ? PNG_FILTER_PAETH
+                                           : PNG_ALL_FILTERS;
   std::vector<uint8_t> out;
   PngIo io;
   io.out = &out;
@@ -440,7 +450,7 @@ std::vector<uint8_t> encode_png(const Image& image) {
   for (int y = 0; y < image.height; ++y) rows[y] = const_cast<png_bytep>(image.pixels.data() + y * stride);
   int color_type = image.channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB;
   if (!png_encode_c(guard.png, guard.info, static_cast<png_uint_32>(image.width),
-                    static_cast<png_uint_32>(image.height), color_type, rows.data()))
+                    static_cast<png_uint_32>(image.height), color_type, rows.data(), level, filters))
     throw Error(fmt::format("cannot encode PNG: {}", io.message));
   return out;
 }
@@ -464,8 +474,8 @@ ImageFormat image_format_from_path(const std::string& path) {
 }
 
 void write_image(const Image& image, const std::string& path, ImageFormat format, int jpeg_quality,
-                 bool overwrite) {
-  std::vector<uint8_t> bytes = format == ImageFormat::Png ? encode_png(image) : encode_jpeg(image, jpeg_quality);
+                 bool overwrite, const PngOptions& png) {
+  std::vector<uint8_t> bytes = format == ImageFormat::Png ? encode_png(image, png) : encode_jpeg(image, jpeg_quality);
   write_file_atomic(path, bytes, overwrite);
 }
 

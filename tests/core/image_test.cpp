@@ -369,6 +369,34 @@ TEST(ImagePng, RoundTripIsExact) {
     }
 }
 
+// Every level and filter choice is lossless; the levels trade size for speed on a smooth
+// image (random pixels would not compress at any level).
+TEST(ImagePng, LevelsAndFiltersAreLosslessAndTradeSize) {
+  Image img;
+  img.width = 96;
+  img.height = 64;
+  img.channels = 3;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < 3; ++c)
+        img.pixels.push_back(static_cast<uint8_t>(128 + 60 * std::sin(0.07 * x * (c + 1)) * std::cos(0.05 * y) +
+                                                  (x * 31 + y * 17 + c) % 5));
+  std::vector<size_t> sizes;
+  for (int level = 0; level <= 9; ++level) {
+    for (int filters : {-1, PNG_FILTER_NONE, PNG_FILTER_PAETH, PNG_ALL_FILTERS}) {
+      auto bytes = hrvq::encode_png(img, hrvq::PngOptions{level, filters});
+      EXPECT_EQ(decode(bytes).pixels, img.pixels) << "level " << level << " filters " << filters;
+      if (filters == -1) sizes.push_back(bytes.size());
+    }
+  }
+  EXPECT_GT(sizes[0], sizes[1]) << "level 0 stores, level 1 compresses";
+  EXPECT_GT(sizes[1], sizes[9]) << "level 9 is smaller than the fast default";
+  EXPECT_EQ(hrvq::encode_png(img), hrvq::encode_png(img, hrvq::PngOptions{hrvq::kDefaultPngLevel, PNG_FILTER_PAETH}));
+  EXPECT_THROW(hrvq::encode_png(img, hrvq::PngOptions{10, -1}), hrvq::Error);
+  EXPECT_THROW(hrvq::encode_png(img, hrvq::PngOptions{1, 0}), hrvq::Error);
+  EXPECT_THROW(hrvq::encode_png(img, hrvq::PngOptions{1, 0x03}), hrvq::Error);
+}
+
 TEST(ImagePng, HugeDimensionsRejectedBeforeDecoding) {
   PngSpec spec;
   spec.width = 1;
