@@ -13,8 +13,11 @@ HrvqModelImpl::HrvqModelImpl(const ModelConfig& config) : config_(config) {
   config_.validate();
   const ModelConfig& c = config_;
   encoder_ = register_module("encoder", Encoder(c.image_channels, c.channels, c.res_blocks, c.res_channels, c.downsample));
+  // VQ-VAE (and each level of VQ-VAE-2) is one codebook: the layer count is not its to
+  // take, whatever a preset or flag left in `layers`.
   auto make_quantizer = [&](QuantizerKind kind, int dim) {
-    return ResidualQuantizer(kind, c.layers, c.codes, dim, c.beta, c.beta_ec, c.ema, c.ema_decay);
+    const int layers = kind == QuantizerKind::Vq ? 1 : c.layers;
+    return ResidualQuantizer(kind, layers, c.codes, dim, c.beta, c.beta_ec, c.ema, c.ema_decay);
   };
   if (c.quantizer == QuantizerKind::Vq2) {
     top_encoder_ = register_module("top_encoder", Encoder(c.channels, c.channels, c.res_blocks, c.res_channels, 2));
@@ -160,7 +163,7 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam, const std:
       locals.push_back(beam > 1 || rdo ? beam_search(*groups_[g], zg, beam, config_.layers, rdo ? (*costs)[g] : CodeCosts{})
                                        : groups_[g]->forward(zg).local);
     }
-    for (int i = 0; i < config_.layers; ++i)
+    for (size_t i = 0; i < locals[0].size(); ++i)
       for (auto& local : locals) maps.push_back(local[i].view({z.size(0), z.size(2), z.size(3)}));
   }
   return maps;

@@ -7,6 +7,7 @@
 #include "hrvq/codec.hpp"
 #include "hrvq/crc32.hpp"
 #include "hrvq/error.hpp"
+#include "model.hpp"
 #include "tensor_image.hpp"
 
 namespace hrvq {
@@ -43,6 +44,31 @@ TEST(Groups, ConfigurationRules) {
   EXPECT_THROW(c.validate(), Error);
   c = grouped(QuantizerKind::Vq, 2);
   EXPECT_THROW(c.validate(), Error);
+}
+
+// VQ-VAE and each level of VQ-VAE-2 are one codebook even when `layers` (a preset's n)
+// says 3: they once built 3 residual layers, trained on all of them, and crashed at
+// encoding.
+TEST(Groups, VqBaselinesAreOneCodebookWhateverTheLayerCount) {
+  for (auto [kind, maps] : {std::pair{QuantizerKind::Vq, 1}, std::pair{QuantizerKind::Vq2, 2}}) {
+    ModelConfig c = tiny_config(kind);
+    c.layers = 3;
+    HrvqModel model(c);
+    int codebooks = 0;
+    for (auto& p : model->named_parameters())
+      if (p.key().find("codebook_") != std::string::npos) {
+        ++codebooks;
+        EXPECT_NE(p.key().find("codebook_0"), std::string::npos) << p.key();
+      }
+    EXPECT_EQ(codebooks, maps);
+    auto x = torch::rand({2, c.image_channels, 32, 32});
+    model->train();
+    auto r = model->forward(x, 0);
+    EXPECT_TRUE(std::isfinite(r.loss.item<double>()));
+    for (auto& q : r.quant) EXPECT_EQ(q.local.size(), 1u);
+    EXPECT_EQ(static_cast<int>(model->encode(x).size()), maps);
+    EXPECT_EQ(c.num_layers(), maps);
+  }
 }
 
 TEST(Groups, EveryPrefixDecodesAsTheNetworkDoes) {
