@@ -5,23 +5,39 @@
 # windows after the first, median of REPS runs, the two set-ups alternating so load
 # drifts hit both), the gradient all-reduce time per step and the bytes all-reduced per
 # step; writes the same as JSON to OUT/distributed-speed.json.
-# The data is BSDS500 train (random crops), only as pixels to push through the networks.
+# The data is made so that decoding it costs next to nothing beside the networks: random
+# 32x32 CIFAR-10-format images for cifar10 (as bench/train-speed.sh does) and 300 crops of
+# 96x96 from BSDS500 train, as PNG, for photo (random 64x64 crops of those).
 # Usage: bench/distributed-speed.sh [OUT]   (env: HRVQ, REPS=3, STEPS_CIFAR=200, STEPS_PHOTO=120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HRVQ=$(realpath "${HRVQ:-build/hrvq}")
 OUT=${1:-out/distributed-speed}
 REPS=${REPS:-3}
-DATA=$(realpath ../shared/data/bsds500/train)
-mkdir -p "$OUT"
+mkdir -p "$OUT/cifar" "$OUT/photo"
+OUT=$(realpath "$OUT")
+/usr/bin/python3 - "$OUT" ../shared/data/bsds500/train <<'PY'
+import glob, os, random, sys
+from PIL import Image
+out, bsds = sys.argv[1], sys.argv[2]
+if not os.path.exists(f"{out}/cifar/data_batch_1.bin"):
+    random.seed(1)
+    with open(f"{out}/cifar/data_batch_1.bin", "wb") as f:
+        f.write(bytes(random.getrandbits(8) for _ in range(5000 * 3073)))
+for i, path in enumerate(sorted(glob.glob(f"{bsds}/*.jpg"))):
+    dst = f"{out}/photo/{i:03d}.png"
+    if not os.path.exists(dst):
+        im = Image.open(path).convert("RGB")
+        im.crop((100, 80, 196, 176)).save(dst)
+PY
 command -v torchrun >/dev/null || { echo "distributed-speed: torchrun not found (python3-torch)" >&2; exit 1; }
 export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1
 
 run() {  # preset batch steps mode rep
   local preset=$1 batch=$2 steps=$3 mode=$4 rep=$5 tag="$OUT/$1-$4-$5"
-  local flags=(train --preset "$preset" --data "$DATA" --dataset folder --fit random --batch "$batch" --steps "$steps"
-               --log-every 10 --checkpoint-every 100000 --count-images 16 --loader-threads 1 --json -o "$tag.hrvqm")
-  [ "$preset" = cifar10 ] && flags+=(--size 32)
+  local flags=(train --preset "$preset" --data "$OUT/$([ "$preset" = cifar10 ] && echo cifar || echo photo)"
+               --batch "$batch" --steps "$steps" --log-every 10 --checkpoint-every 100000 --count-images 16
+               --loader-threads 1 --json -o "$tag.hrvqm")
   rm -f "$tag".hrvqm*
   if [ "$mode" = 1x2 ]; then
     "$HRVQ" --threads 2 "${flags[@]}" > "$tag.json" 2> "$tag.err"
@@ -34,7 +50,7 @@ run() {  # preset batch steps mode rep
 
 for rep in $(seq "$REPS"); do
   for preset in cifar10 photo; do
-    if [ "$preset" = cifar10 ]; then B=128 S=${STEPS_CIFAR:-200}; else B=16 S=${STEPS_PHOTO:-120}; fi
+    if [ "$preset" = cifar10 ]; then B=64 S=${STEPS_CIFAR:-200}; else B=16 S=${STEPS_PHOTO:-120}; fi
     echo "distributed-speed: $preset run $rep/$REPS" >&2
     run "$preset" "$B" "$S" 1x2 "$rep"
     run "$preset" $((B / 2)) "$S" 2x1 "$rep"
@@ -45,7 +61,7 @@ done
 import json, re, statistics, sys
 out, reps = sys.argv[1], int(sys.argv[2])
 rows = []
-for preset, batch in (("cifar10", 128), ("photo", 16)):
+for preset, batch in (("cifar10", 64), ("photo", 16)):
     for mode in ("1x2", "2x1"):
         ips, ar_ms, nbytes = [], [], 0
         for rep in range(1, reps + 1):
