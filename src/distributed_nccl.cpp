@@ -1,11 +1,9 @@
-// The NCCL backend, for CUDA tensors. Compiled in only when the LibTorch build has NCCL
-// (HRVQ_HAVE_NCCL, set by CMake); the CPU build reports that it is missing.
+// The NCCL backend, for CUDA tensors. Compiled in only when the LibTorch build has NCCL:
+// Torch's CMake package then defines USE_C10D_NCCL, as it defines USE_C10D_GLOO here; the
+// CPU build reports that it is missing.
 #include "distributed_backends.hpp"
 
-#ifdef HRVQ_HAVE_NCCL
-#ifndef USE_C10D_NCCL
-#define USE_C10D_NCCL 1
-#endif
+#ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 #include "c10d_communicator.hpp"
@@ -16,7 +14,7 @@
 namespace hrvq {
 
 bool nccl_available() {
-#ifdef HRVQ_HAVE_NCCL
+#ifdef USE_C10D_NCCL
   return true;
 #else
   return false;
@@ -25,7 +23,7 @@ bool nccl_available() {
 
 std::unique_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
                                                      std::chrono::milliseconds timeout) {
-#ifdef HRVQ_HAVE_NCCL
+#ifdef USE_C10D_NCCL
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   auto group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
