@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Issue 10's codec-speed target: hrvq's in-memory encode and decode (build/codec_bench)
+# against the same network run by eager PyTorch as a user writes it
+# (bench/codec_speed_pytorch.py: torch.nn modules, no_grad, same thread count), default
+# memory format, with channels_last, and with the decoder input made contiguous NCHW.
+# Two networks: the bundled photo model and a cifar10-preset network (trained here for a
+# few steps on random CIFAR-format data: speed does not depend on the weights), both
+# measured on the same N BSDS500 test photos (481x321).
+#
+# Usage: bench/codec-speed.sh [N]      (N photos, default 24)
+# Environment: ROUNDS (default 3) interleaved rounds; THREADS (default 2) torch threads
+#   for every contender; HRVQ_BIN (default build) folder of hrvq and codec_bench (copy
+#   them elsewhere first if the build folder is being rebuilt); DATA (default
+#   ../shared/data/bsds500); CIFAR_STEPS (default 20); OUT_DIR (default docs): writes
+#   codec-speed.json and codec-speed.md there; WORK_DIR keeps the intermediate files
+#   there, and SUMMARY_ONLY=1 with the same WORK_DIR only summarizes the complete rounds
+#   it holds (e.g. after an interrupted run; the report says how many rounds).
+#
+# Side by side: each round runs, for each model, codec_bench once and the PyTorch peer
+# once per variant, one after the other, so a background job slows them alike; the
+# table gives medians over the rounds. OPENBLAS_NUM_THREADS=1 for all (hrvq sets it
+# itself). Before timing, both read the same pixels: the JPEGs are decoded once (PIL)
+# to PNG and both sides read those PNGs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-24}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+BIN=${HRVQ_BIN:-build}
+DATA=${DATA:-../shared/data/bsds500}
+CIFAR_STEPS=${CIFAR_STEPS:-20}
+OUT_DIR=${OUT_DIR:-docs}
+PY=/usr/bin/python3
+export OPENBLAS_NUM_THREADS=1
+die() { echo "codec-speed: $*" >&2; exit 1; }
+[ -x "$BIN/hrvq" ] && [ -x "$BIN/codec_bench" ] || die "$BIN/hrvq or $BIN/codec_bench missing (set HRVQ_BIN)"
+[ -d "$DATA/test" ] || die "$DATA/test: missing (set DATA)"
+if [ -n "${WORK_DIR:-}" ]; then  # kept: SUMMARY_ONLY=1 re-summarizes the rounds it holds
+  TMP=$WORK_DIR
+  mkdir -p "$TMP"
+else
+  TMP=$(mktemp -d)
+  trap 'rm -rf "$TMP"' EXIT
+fi
+mkdir -p "$OUT_DIR" "$TMP/png"
+
+if [ -z "${SUMMARY_ONLY:-}" ]; then
+# The photos, decoded once to PNG so that hrvq and PyTorch see identical pixels.
+$PY - "$DATA/test" "$N" "$TMP/png" <<'EOF'
+import glob, os, sys
+from PIL import Image
+paths = sorted(glob.glob(os.path.join(sys.argv[1], "*.jpg")))[:int(sys.argv[2])]
+for p in paths:
+    Image.open(p).convert("RGB").save(os.path.join(sys.argv[3], os.path.basename(p)[:-4] + ".png"), compress_level=1)
+EOF
+n_png=$(ls "$TMP/png" | wc -l)
+[ "$n_png" -gt 0 ] || die "no photos"
+
+# A cifar10-preset network: CIFAR-10 binary batch of random images, a few steps.
+mkdir -p "$TMP/cifar"
+$PY -c "
+import os
+with open('$TMP/cifar/data_batch_1.bin', 'wb') as f: f.write(os.urandom(512 * 3073))"
+echo "codec-speed: training a cifar10-preset network for $CIFAR_STEPS steps" >&2
+"$BIN/hrvq" -q --threads "$THREADS" train --preset cifar10 --data "$TMP/cifar" --steps "$CIFAR_STEPS" \
+  --log-every 10 --checkpoint-every 100000 --count-images 64 --device cpu -o "$TMP/cifar10.hrvqm" \
+  --log "$TMP/cifar.log" >/dev/null
+MODELS=(photo cifar10)
+declare -A MODEL_PATH=([photo]=models/photo.hrvqm [cifar10]="$TMP/cifar10.hrvqm")
+
+# Same codes and pixels: hrvq's raw-coded maps of every photo, and hrvq's decoding of them.
+for m in "${MODELS[@]}"; do
+  layers=$($PY -c "
+import sys; sys.path.insert(0, 'bench'); import hrvqm
+c, _ = hrvqm.load(sys.argv[1], as_numpy=True); print(c['hrvq.layers'] * c.get('hrvq.groups', 1))" "${MODEL_PATH[$m]}")
+  mkdir -p "$TMP/raw-$m" "$TMP/dec-$m"
+  "$BIN/hrvq" -q --threads "$THREADS" encode -m "${MODEL_PATH[$m]}" --coder raw --layers "$layers" -f -d "$TMP/raw-$m" "$TMP"/png/*.png
+  "$BIN/hrvq" -q --threads "$THREADS" decode -m "${MODEL_PATH[$m]}" -f -d "$TMP/dec-$m" "$TMP"/raw-$m/*.hrvq
+done
+
+# Interleaved rounds.
+start=$SECONDS
+for r in $(seq 1 "$ROUNDS"); do
+  for m in "${MODELS[@]}"; do
+    echo "codec-speed: round $r/$ROUNDS, $m: hrvq" >&2
+    "$BIN/codec_bench" -m "${MODEL_PATH[$m]}" -i "$TMP/png" --threads "$THREADS" --json "$TMP/hrvq-$m-$r.json" \
+      >/dev/null 2>"$TMP/hrvq-$m-$r.log" || { cat "$TMP/hrvq-$m-$r.log" >&2; die "codec_bench failed"; }
+    for v in default channels_last nchw; do
+      echo "codec-speed: round $r/$ROUNDS, $m: PyTorch $v" >&2
+      flags=()
+      [ "$v" = channels_last ] && flags+=(--channels-last)
+      [ "$v" = nchw ] && flags+=(--nchw)
+      # The check runs after the timed pass, in the first round only.
+      [ "$r" = 1 ] && flags+=(--check-raw "$TMP/raw-$m" --check-decoded "$TMP/dec-$m")
+      $PY bench/codec_speed_pytorch.py --model "${MODEL_PATH[$m]}" --threads "$THREADS" --runs 1 --label "$m/$v" \
+        "${flags[@]}" --json "$TMP/py-$m-$v-$r.json" "$TMP"/png/*.png >/dev/null
+    done
+  done
+done
+elapsed=$((SECONDS - start))
+echo "$elapsed" >"$TMP/elapsed"
+fi
+elapsed=$(cat "$TMP/elapsed" 2>/dev/null || echo 0)
+# Complete rounds: every file of the round present.
+done_rounds=0
+for r in $(seq 1 "$ROUNDS"); do
+  ok=1
+  for m in photo cifar10; do
+    [ -f "$TMP/hrvq-$m-$r.json" ] || ok=0
+    for v in default channels_last nchw; do [ -f "$TMP/py-$m-$v-$r.json" ] || ok=0; done
+  done
+  [ $ok = 1 ] || break
+  done_rounds=$r
+done
+[ "$done_rounds" -gt 0 ] || die "no complete round in $TMP"
+[ "$done_rounds" = "$ROUNDS" ] || echo "codec-speed: only $done_rounds of $ROUNDS rounds complete: summarizing those" >&2
+
+$PY - "$TMP" "$done_rounds" "$THREADS" "$OUT_DIR" "$N" "$elapsed" "$(uptime)" "$CIFAR_STEPS" <<'EOF'
+import glob, json, os, statistics, sys, subprocess
+tmp, rounds, threads, out_dir, n_arg, elapsed, uptime, cifar_steps = sys.argv[1:9]
+rounds = int(rounds)
+med = statistics.median
+models = ["photo", "cifar10"]
+variants = ["default", "channels_last", "nchw"]
+res = {"command": "bench/codec-speed.sh %s" % n_arg + ("" if rounds == 3 else " (%d complete rounds)" % rounds),
+       "threads": int(threads), "rounds": rounds, "uptime_after": uptime.strip(), "elapsed_s": int(elapsed),
+       "cifar10_training_steps": int(cifar_steps), "models": {}}
+rows = []
+for m in models:
+    hb = [json.load(open(f"{tmp}/hrvq-{m}-{r}.json")) for r in range(1, rounds + 1)]
+    mp = hb[0]["pixels"] / 1e6
+    h = {"analyze_mp_per_s": [mp / b["analyze"]["s"] for b in hb],
+         "encode_mp_per_s": [mp / b["encode"]["rans-ctx"]["s"] for b in hb],
+         "entropy_encode_only_mp_per_s": [mp / b["entropy_coding"]["rans-ctx"]["s"] for b in hb],
+         "decode_mp_per_s": [mp / b["per_layers"][-1]["decode_s"] for b in hb],
+         "psnr_all_maps_db": hb[0]["per_layers"][-1]["psnr_mean"], "maps": hb[0]["layers"],
+         "images": hb[0]["images"], "megapixels": mp, "torch_threads": hb[0]["torch_threads"]}
+    # Network half of hrvq's encode: its whole encode minus its rans-ctx coding of the same maps.
+    h["encode_network_only_mp_per_s"] = [mp / (b["encode"]["rans-ctx"]["s"] - b["entropy_coding"]["rans-ctx"]["s"]) for b in hb]
+    p = {}
+    for v in variants:
+        pr = [json.load(open(f"{tmp}/py-{m}-{v}-{r}.json")) for r in range(1, rounds + 1)]
+        p[v] = {"encode_mp_per_s": [x["encode_mp_per_s"] for x in pr], "decode_mp_per_s": [x["decode_mp_per_s"] for x in pr],
+                "check": pr[0].get("check")}
+    res["models"][m] = {"hrvq": h, "pytorch": p}
+    M = lambda xs: med(xs)
+    hd, pd, pc, pn = M(h["decode_mp_per_s"]), M(p["default"]["decode_mp_per_s"]), M(p["channels_last"]["decode_mp_per_s"]), M(p["nchw"]["decode_mp_per_s"])
+    he, ha, hn = M(h["encode_mp_per_s"]), M(h["analyze_mp_per_s"]), M(h["encode_network_only_mp_per_s"])
+    pe, pce, pne = M(p["default"]["encode_mp_per_s"]), M(p["channels_last"]["encode_mp_per_s"]), M(p["nchw"]["encode_mp_per_s"])
+    rows.append((m, "encode (codec: network + rans-ctx)", he, pe, pce, None))
+    rows.append((m, "encode, network + search only (hrvq: encode minus its rans-ctx coding)", hn, pe, pce, None))
+    rows.append((m, "encode, network + search only (hrvq: analyze, first pass, cold)", ha, pe, pce, None))
+    rows.append((m, "decode (codec: rans-ctx + network, to uint8)", hd, pd, pc, pn))
+lines = ["| model | step | hrvq MP/s | PyTorch default MP/s | PyTorch channels_last MP/s | PyTorch NCHW decoder MP/s "
+         "| hrvq / default | hrvq / channels_last |", "|---|---|---|---|---|---|---|---|"]
+for m, step, hv, d, c, nn in rows:
+    lines.append(f"| {m} | {step} | {hv:.2f} | {d:.2f} | {c:.2f} | {'%.2f' % nn if nn else '(as default)'} "
+                 f"| {hv / d:.2f}x | {hv / c:.2f}x |")
+table = "\n".join(lines)
+checks = ["| model | PyTorch variant | maps compared | positions | mismatched positions | max pixel diff vs `hrvq decode` | PSNR vs original (hrvq's maps, PyTorch decoder) |",
+          "|---|---|---|---|---|---|---|"]
+for m in models:
+    for v in variants:
+        c = res["models"][m]["pytorch"][v]["check"]
+        checks.append(f"| {m} | {v} | {res['models'][m]['hrvq']['maps']} per image | {c['positions']} | "
+                      f"{c['mismatched_positions']} | {c['max_abs_pixel_diff_vs_hrvq_decode']} | "
+                      f"{c['peer_decoding_of_hrvq_maps_psnr_db_mean']:.4f} dB |")
+checks = "\n".join(checks)
+res["table_markdown"], res["checks_markdown"] = table, checks
+json.dump(res, open(os.path.join(out_dir, "codec-speed.json"), "w"), indent=1)
+print(table)
+print()
+print(checks)
+h0 = res["models"]["photo"]["hrvq"]
+md = f"""# Codec speed against eager PyTorch (issue 10)
+
+```sh
+{res['command']}
+```
+
+{h0['images']} BSDS500 test photos ({h0['megapixels']:.2f} MP, 481x321 and 321x481; the first {h0['images']} by name),
+{threads} torch threads for every contender, OPENBLAS_NUM_THREADS=1, CPU, images in memory.
+Medians of {rounds} interleaved rounds (each round: for each model, hrvq's `codec_bench` once,
+then each PyTorch variant once, in that order). The machine has 2 cores and was shared with
+niced background jobs (load after the run: `{uptime.strip()}`), so the absolute MP/s are low
+and noisy; the ratios are what the side-by-side run is for. Run time {int(elapsed) // 60} min.
+
+{table}
+
+## What is measured
+
+- **hrvq**: `build/codec_bench -m MODEL -i PNGS --threads {threads}` (no `--train`), whose JSON gives, per run:
+  `analyze` (the network half of encoding: encoder, pre_quant, quantizer search, maps copied
+  out; the first network pass of the process, so it includes oneDNN's first-call costs),
+  `encode.rans-ctx` (the library's whole encode of every image with all maps and the default
+  rans-ctx coder, second pass), `entropy_coding.rans-ctx` (rans-ctx coding of the same maps alone;
+  "encode minus its rans-ctx coding" subtracts it) and `per_layers[n-1].decode_s` (the
+  library's whole decode of those bitstreams with all maps: rans-ctx decoding, code lookup,
+  decoder, rounding to 8-bit pixels). One image at a time, each image in one tile
+  (tile 512 > 481).
+- **PyTorch** (`bench/codec_speed_pytorch.py`, python3-torch 1.13): the model read from the
+  .hrvqm file by `bench/hrvqm.py` into torch.nn modules; `torch.no_grad()`,
+  `torch.set_num_threads({threads})`. encode = /255, edge padding to the grid, -0.5, encoder, pre_quant,
+  per group and layer the m candidates of the parent's codebook (gathered with index_select,
+  bmm, argmin, as hrvq's select_codes); decode = codebook rows looked up and summed per group,
+  groups concatenated, decoder, crop, clamp, x255, round, uint8. No entropy coding. One
+  warm-up image, then one timed pass over every image per process.
+  Variants: *default* (as a user writes it, the same ops as hrvq: the decoder input is the
+  permuted view `e.view(B,h,w,D).permute(0,3,1,2)`, whose strides are channels_last, and
+  torch 1.13's oneDNN convolution follows its input's memory format, so this decoder
+  already runs channels_last, like hrvq's); *channels_last* (`--channels-last`: model and
+  inputs converted, so the encoder too); *NCHW decoder* (`--nchw`: the decoder input made
+  contiguous first, a strictly NCHW decoder; its encode is the default one).
+- **cifar10 preset network**: `hrvq train --preset cifar10` for {cifar_steps} steps on random CIFAR-10
+  binaries (speed does not depend on the weights): HR-VQVAE n=3 m=8, 128 channels, 2 residual
+  blocks of 32, D=64; run here on the same photos (fully convolutional), not on 32x32.
+- MP/s = pixels of the original images / seconds. Image file decoding is outside all timings.
+
+## Same codes, same pixels
+
+Both sides read the same PNGs (the JPEGs decoded once by PIL). `hrvq encode --coder raw
+--layers n` wrote every photo's maps; the peer compares its own maps with them index by
+index, decodes hrvq's maps with its decoder and compares the pixels with `hrvq decode`'s
+PNGs of the same files (first round):
+
+{checks}
+"""
+open(os.path.join(out_dir, "codec-speed.md"), "w").write(md)
+print(f"\ncodec-speed: wrote {out_dir}/codec-speed.json and {out_dir}/codec-speed.md", file=sys.stderr)
+EOF
