@@ -99,6 +99,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 elapsed=$((SECONDS - start))
 echo "$elapsed" >"$TMP/elapsed"
+uptime >"$TMP/uptime"
 fi
 elapsed=$(cat "$TMP/elapsed" 2>/dev/null || echo 0)
 # Complete rounds: every file of the round present.
@@ -115,7 +116,7 @@ done
 [ "$done_rounds" -gt 0 ] || die "no complete round in $TMP"
 [ "$done_rounds" = "$ROUNDS" ] || echo "codec-speed: only $done_rounds of $ROUNDS rounds complete: summarizing those" >&2
 
-$PY - "$TMP" "$done_rounds" "$THREADS" "$OUT_DIR" "$N" "$elapsed" "$(uptime)" "$CIFAR_STEPS" <<'EOF'
+$PY - "$TMP" "$done_rounds" "$THREADS" "$OUT_DIR" "$N" "$elapsed" "$(cat "$TMP/uptime" 2>/dev/null || uptime)" "$CIFAR_STEPS" <<'EOF'
 import glob, json, os, statistics, sys, subprocess
 tmp, rounds, threads, out_dir, n_arg, elapsed, uptime, cifar_steps = sys.argv[1:9]
 rounds = int(rounds)
@@ -156,19 +157,53 @@ lines = ["| model | step | hrvq MP/s | PyTorch default MP/s | PyTorch channels_l
 for m, step, hv, d, c, nn in rows:
     lines.append(f"| {m} | {step} | {hv:.2f} | {d:.2f} | {c:.2f} | {'%.2f' % nn if nn else '(as default)'} "
                  f"| {hv / d:.2f}x | {hv / c:.2f}x |")
+# A noise gauge: the NCHW-decoder variant's encode is the default variant's code, run in
+# the next process of the same round.
+noise = []
+for m in models:
+    p = res["models"][m]["pytorch"]
+    a_, b_ = p["default"]["encode_mp_per_s"], p["nchw"]["encode_mp_per_s"]
+    noise.append(f"{m}: " + ", ".join(f"{x:.2f} vs {y:.2f}" for x, y in zip(a_, b_)))
+lines.append("")
+per_round = []
+for m in models:
+    h, p = res["models"][m]["hrvq"], res["models"][m]["pytorch"]["default"]
+    for what, hk, pk in (("encode", "encode_mp_per_s", "encode_mp_per_s"), ("analyze", "analyze_mp_per_s", "encode_mp_per_s"),
+                         ("decode", "decode_mp_per_s", "decode_mp_per_s")):
+        per_round.append(f"{m} {what} " + ", ".join(f"{x / y:.2f}" for x, y in zip(h[hk], p[pk])))
+res["per_round_ratio_vs_default"] = per_round
+lines.append("hrvq / PyTorch default per round (round 1, 2, ...; analyze against the peer's encode): "
+             + "; ".join(per_round) + ".")
+lines.append("")
+lines.append("Noise gauge, the same PyTorch encode code run in two processes of each round (default vs "
+             "NCHW-decoder variant, MP/s per round): " + "; ".join(noise) + ".")
 table = "\n".join(lines)
-checks = ["| model | PyTorch variant | maps compared | positions | mismatched positions | max pixel diff vs `hrvq decode` | PSNR vs original (hrvq's maps, PyTorch decoder) |",
-          "|---|---|---|---|---|---|---|"]
+checks = ["| model | PyTorch variant | maps per image | positions | mismatched positions | max pixel diff vs `hrvq decode` "
+          "| PSNR vs `hrvq decode` | PSNR vs original (hrvq's maps, PyTorch decoder) |",
+          "|---|---|---|---|---|---|---|---|"]
 for m in models:
     for v in variants:
         c = res["models"][m]["pytorch"][v]["check"]
-        checks.append(f"| {m} | {v} | {res['models'][m]['hrvq']['maps']} per image | {c['positions']} | "
+        pv = c["psnr_db_vs_hrvq_decode"]
+        checks.append(f"| {m} | {v} | {res['models'][m]['hrvq']['maps']} | {c['positions']} | "
                       f"{c['mismatched_positions']} | {c['max_abs_pixel_diff_vs_hrvq_decode']} | "
+                      f"{'identical' if pv is None else '%.2f dB' % pv} | "
                       f"{c['peer_decoding_of_hrvq_maps_psnr_db_mean']:.4f} dB |")
 checks = "\n".join(checks)
+ed = ["| model | hrvq encode / decode | hrvq encode (network only) / decode | PyTorch default encode / decode "
+      "| PyTorch channels_last encode / decode | PyTorch NCHW decoder: encode / decode |", "|---|---|---|---|---|---|"]
+for m in models:
+    h, p = res["models"][m]["hrvq"], res["models"][m]["pytorch"]
+    r = lambda d, e="encode_mp_per_s": med(d[e]) / med(d["decode_mp_per_s"])
+    ed.append(f"| {m} | {r(h):.2f} | {r(h, 'encode_network_only_mp_per_s'):.2f} | {r(p['default']):.2f} "
+              f"| {r(p['channels_last']):.2f} | {r(p['nchw']):.2f} |")
+enc_dec = "\n".join(ed)
+res["encode_vs_decode_markdown"] = enc_dec
 res["table_markdown"], res["checks_markdown"] = table, checks
 json.dump(res, open(os.path.join(out_dir, "codec-speed.json"), "w"), indent=1)
 print(table)
+print()
+print(enc_dec)
 print()
 print(checks)
 h0 = res["models"]["photo"]["hrvq"]
@@ -186,6 +221,11 @@ niced background jobs (load after the run: `{uptime.strip()}`), so the absolute 
 and noisy; the ratios are what the side-by-side run is for. Run time {int(elapsed) // 60} min.
 
 {table}
+
+Encode speed as a fraction of decode speed (issue 10: encode at least as fast as decode),
+from the medians above:
+
+{enc_dec}
 
 ## What is measured
 
@@ -208,7 +248,11 @@ and noisy; the ratios are what the side-by-side run is for. Run time {int(elapse
   Variants: *default* (as a user writes it, the same ops as hrvq: the decoder input is the
   permuted view `e.view(B,h,w,D).permute(0,3,1,2)`, whose strides are channels_last, and
   torch 1.13's oneDNN convolution follows its input's memory format, so this decoder
-  already runs channels_last, like hrvq's); *channels_last* (`--channels-last`: model and
+  already runs channels_last (checked: its first convolution's output is channels_last);
+  hrvq's decode builds its decoder input with the same view and permute per group, then
+  `torch::cat` along the channels, which keeps channels_last strides (checked in Python), so
+  its decoder presumably runs channels_last too (not instrumented), while its encoder gets a
+  contiguous NCHW tensor; *channels_last* (`--channels-last`: model and
   inputs converted, so the encoder too); *NCHW decoder* (`--nchw`: the decoder input made
   contiguous first, a strictly NCHW decoder; its encode is the default one).
 - **cifar10 preset network**: `hrvq train --preset cifar10` for {cifar_steps} steps on random CIFAR-10
@@ -224,6 +268,12 @@ index, decodes hrvq's maps with its decoder and compares the pixels with `hrvq d
 PNGs of the same files (first round):
 
 {checks}
+
+A mismatch is a position whose index differs from hrvq's. The default and NCHW-decoder
+variants run hrvq's operations in hrvq's memory format and give hrvq's maps exactly; with
+channels_last the convolutions round differently and a handful of near-tie argmins flip.
+The NCHW decoder's pixels differ from hrvq's by at most one level where a value sits at a
+rounding boundary.
 """
 open(os.path.join(out_dir, "codec-speed.md"), "w").write(md)
 print(f"\ncodec-speed: wrote {out_dir}/codec-speed.json and {out_dir}/codec-speed.md", file=sys.stderr)
