@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 declare -A FLAGS=(
   [hr]="--quantizer hr -n 3 -m 8"
   [rvq]="--quantizer rvq -n 3 -m 8"
-  [vq]="--quantizer vq -n 1 -m 512"   # -n 1: the preset n=3 crashes vq encode (src/model.cpp)
+  [vq]="--quantizer vq -n 1 -m 512"   # -n 1: the model file then records VQ-VAE's one layer
   [vq2]="--quantizer vq2 -m 512"
 )
 for q in ${MODELS:-hr vq vq2 rvq}; do
