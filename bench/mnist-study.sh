@@ -28,8 +28,9 @@ DATA=${DATA:-../shared/data/mnist/t10k-images-idx3-ubyte.gz}
 OUT=${OUT:-out/mnist9}
 DOCS=${DOCS:-docs}
 RUN=(env OMP_WAIT_POLICY=PASSIVE nice -n 10 "$HRVQ" --threads 1)
-# vq needs -n 1: with the preset's n=3 this hrvq's encode (code counts, eval) crashes on a
-# vq model (src/model.cpp iterates config.layers maps of a one-map quantizer).
+# vq is given -n 1 so the model file records one layer; hrvq now builds VQ-VAE as one
+# codebook whatever -n says (before commit "model: VQ-VAE and each VQ-VAE-2 level are one
+# codebook", the preset's n=3 gave 3 residual layers and crashed at encoding).
 declare -A FLAGS=(
   [hr]="--quantizer hr -n 3 -m 8"
   [rvq]="--quantizer rvq -n 3 -m 8"
