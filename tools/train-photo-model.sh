@@ -20,6 +20,16 @@ done
 # The bundled model is the preset's 24,000-step cosine schedule stopped at step 22,000
 # (the learning rate is then under 3% of its peak), its model written from that checkpoint
 # with --resume --steps 22000. 1 h 30 min on one core of the development machine.
+# models/photo-continuation.ckpt (temporary; delete once evaluated) is that run resumed from
+# step 22,000 with the schedule re-planned to 46,000 steps (a warm restart), stopped at step
+# 38,650. To finish it: CONTINUE=1 tools/train-photo-model.sh out/photo-next.hrvqm (then evaluate with
+# bench/codec-bsds.sh and bundle it only if its RD curve is better).
+if [ "${CONTINUE:-0}" = 1 ]; then
+  mkdir -p "$(dirname "$OUT")"
+  cp models/photo-continuation.ckpt "$OUT.ckpt"
+  exec "$HRVQ" --threads 1 train --preset photo --data "$DATA" --dataset folder --loader-threads 1 -o "$OUT" \
+    --resume --steps 46000
+fi
 STOP=${STOP:-22000}
 "$HRVQ" --threads 1 train --preset photo --data "$DATA" --dataset folder --loader-threads 1 -o "$OUT" \
   --stop-after "$STOP" "$@" || [ $? -eq 130 ]  # 130: stopped at STOP as asked, checkpoint written
