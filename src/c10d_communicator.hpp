@@ -35,21 +35,17 @@ class C10dCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
 
-  void all_reduce_sum(torch::Tensor& t, const char* what) override { reduce(t, c10d::ReduceOp::SUM, what); }
-  void all_reduce_max(torch::Tensor& t, const char* what) override { reduce(t, c10d::ReduceOp::MAX, what); }
+  void all_reduce_sum(torch::Tensor& t, const char* what) override {
+    std::vector<torch::Tensor> one{t};
+    reduce(one, c10d::ReduceOp::SUM, what);
+  }
+  void all_reduce_max(torch::Tensor& t, const char* what) override {
+    std::vector<torch::Tensor> one{t};
+    reduce(one, c10d::ReduceOp::MAX, what);
+  }
 
   void all_reduce_sum(std::vector<torch::Tensor>& ts, const char* what) override {
-    guard(what, [&] {
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      c10d::AllreduceOptions o;
-      o.reduceOp = c10d::ReduceOp::SUM;
-      o.timeout = timeout_;
-      for (auto& t : ts) {
-        std::vector<torch::Tensor> one{t};
-        works.push_back(group_->allreduce(one, o));
-      }
-      for (auto& w : works) w->wait(timeout_);
-    });
+    reduce(ts, c10d::ReduceOp::SUM, what);
   }
 
   void broadcast(torch::Tensor& t, int root, const char* what) override {
@@ -103,13 +99,18 @@ class C10dCommunicator final : public Communicator {
     return out[0];
   }
 
-  void reduce(torch::Tensor& t, c10d::ReduceOp op, const char* what) {
+  // One all-reduce per tensor, all in flight before the first wait.
+  void reduce(std::vector<torch::Tensor>& ts, c10d::ReduceOp op, const char* what) {
     guard(what, [&] {
-      std::vector<torch::Tensor> one{t};
       c10d::AllreduceOptions o;
       o.reduceOp = op;
       o.timeout = timeout_;
-      group_->allreduce(one, o)->wait(timeout_);
+      std::vector<c10::intrusive_ptr<c10d::Work>> works;
+      for (auto& t : ts) {
+        std::vector<torch::Tensor> one{t};
+        works.push_back(group_->allreduce(one, o));
+      }
+      for (auto& w : works) w->wait(timeout_);
     });
   }
 
