@@ -161,7 +161,7 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam, const std:
       auto zg = parts[g].contiguous();
       const bool rdo = costs && g < costs->size() && (*costs)[g].active();
       locals.push_back(beam > 1 || rdo ? beam_search(*groups_[g], zg, beam, config_.layers, rdo ? (*costs)[g] : CodeCosts{})
-                                       : groups_[g]->forward(zg).local);
+                                       : groups_[g]->encode_codes(zg));
     }
     for (size_t i = 0; i < locals[0].size(); ++i)
       for (auto& local : locals) maps.push_back(local[i].view({z.size(0), z.size(2), z.size(3)}));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "code_search.hpp"
+
 namespace hrvq {
 
 namespace F = torch::nn::functional;
@@ -40,6 +42,7 @@ torch::Tensor ResidualQuantizerImpl::select_codes(int layer, const torch::Tensor
   torch::NoGradGuard no_grad;
   const torch::Tensor& table = codebooks_[layer];
   int64_t groups = table.size(0) / codes_;
+  if (fused_search_applies(table, residual, codes_)) return nearest_codes(table, table.pow(2).sum(1), residual, parent, codes_);
   if (groups == 1) {
     // One codebook for everybody: a single matrix product.
     auto dist = table.pow(2).sum(1).unsqueeze(0) - 2 * torch::matmul(residual, table.t());
@@ -116,6 +119,25 @@ QuantizeResult ResidualQuantizerImpl::forward(const torch::Tensor& z) {
   out.commitment_loss = commitment_loss;
   out.loss = codebook_loss + commitment_loss;
   return out;
+}
+
+std::vector<torch::Tensor> ResidualQuantizerImpl::encode_codes(const torch::Tensor& z, int layers) const {
+  torch::NoGradGuard no_grad;
+  if (layers <= 0 || layers > layers_) layers = layers_;
+  std::vector<torch::Tensor> tables(codebooks_.begin(), codebooks_.begin() + layers), norms;
+  for (const auto& t : tables) norms.push_back(t.pow(2).sum(1));
+  if (fused_search_applies(tables[0], z, codes_))
+    return greedy_tree_codes(tables, norms, z, codes_, kind_ == QuantizerKind::Hr);
+  std::vector<torch::Tensor> local;
+  auto residual = z;
+  auto parent = torch::zeros({z.size(0)}, torch::TensorOptions().dtype(torch::kInt64).device(z.device()));
+  for (int i = 0; i < layers; ++i) {
+    local.push_back(select_codes(i, residual, parent));
+    auto global = kind_ == QuantizerKind::Hr ? parent * codes_ + local.back() : local.back();
+    residual = residual - codebooks_[i].index_select(0, global);
+    if (kind_ == QuantizerKind::Hr) parent = global;
+  }
+  return local;
 }
 
 std::vector<torch::Tensor> ResidualQuantizerImpl::global_from_local(const std::vector<torch::Tensor>& local) const {

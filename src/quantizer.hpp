@@ -34,6 +34,9 @@ class ResidualQuantizerImpl : public torch::nn::Module {
   // z: (N, D). In training mode with `step` >= 0 it also initialises never-trained codebooks
   // from the data (each row from a residual routed to its parent).
   QuantizeResult forward(const torch::Tensor& z);
+  // Inference: the local codes (N each) of the first `layers` layers (0: all) of z (N, D)
+  // by the greedy search, without the losses and residuals forward() keeps for training.
+  std::vector<torch::Tensor> encode_codes(const torch::Tensor& z, int layers = 0) const;
   // Looks up and sums the code vectors of the first k layers from local codes (N) per layer.
   torch::Tensor lookup(const std::vector<torch::Tensor>& local, int k) const;
   // Global rows from local codes (for hr, parent * m + local).

@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "code_search.hpp"
 #include "model.hpp"
 #include "quantizer.hpp"
 
@@ -240,6 +241,52 @@ TEST(Quantizer, LookupInvertsEncoding) {
   auto z = torch::randn({30, 4});
   auto r = q->forward(z);
   for (int k = 1; k <= 3; ++k) EXPECT_TRUE(torch::allclose(q->lookup(r.local, k), r.sum(k)));
+}
+
+// The inference search (one fused pass over every layer) picks what training's forward
+// picks, for the hierarchy, flat residual VQ and a flat codebook too large to fuse.
+TEST(Quantizer, InferenceSearchMatchesTrainingSearch) {
+  for (auto [kind, n, m, d] : {std::tuple{QuantizerKind::Hr, 4, 8, 16}, std::tuple{QuantizerKind::Rvq, 3, 6, 4},
+                               std::tuple{QuantizerKind::Vq, 1, 100, 8}}) {
+    auto q = make_quantizer(kind, n, m, d, 11);
+    auto z = torch::randn({3000, d});
+    auto trained = q->forward(z).local;
+    auto inferred = q->encode_codes(z);
+    ASSERT_EQ(inferred.size(), trained.size());
+    for (size_t i = 0; i < trained.size(); ++i)
+      EXPECT_TRUE(torch::equal(inferred[i], trained[i])) << quantizer_kind_name(kind) << " layer " << i;
+    auto two = q->encode_codes(z, 2);
+    EXPECT_EQ(two.size(), std::min<size_t>(2, trained.size()));
+  }
+}
+
+// The fused kernel against the gather + bmm formulation it replaces: the same argmin
+// except where two candidates are equally near to within float rounding.
+TEST(Quantizer, FusedSearchAgreesWithMatrixProducts) {
+  torch::manual_seed(5);
+  const int64_t m = 8, d = 16, parents = 64, N = 20000;
+  auto table = torch::randn({parents * m, d});
+  auto norms = table.pow(2).sum(1);
+  auto x = torch::randn({N, d});
+  auto parent = torch::randint(parents, {N}, torch::kInt64);
+  ASSERT_TRUE(fused_search_applies(table, x, m));
+  auto fused = nearest_codes(table, norms, x, parent, m);
+  auto cand = table.view({parents, m, d}).index_select(0, parent);
+  auto dist = norms.view({parents, m}).index_select(0, parent) - 2 * torch::bmm(cand, x.unsqueeze(2)).squeeze(2);
+  auto reference = dist.argmin(1);
+  auto differ = fused.ne(reference).nonzero().view({-1});
+  EXPECT_LE(differ.size(0), N / 1000);
+  for (int64_t k = 0; k < differ.size(0); ++k) {
+    const int64_t p = differ[k].item<int64_t>();
+    const double a = dist[p][fused[p]].item<double>(), b = dist[p][reference[p]].item<double>();
+    EXPECT_NEAR(a, b, 1e-4 * (1 + std::abs(b))) << "position " << p;
+  }
+  // One codebook for all: the parent is ignored.
+  auto flat = table.slice(0, 0, m);
+  auto single = nearest_codes(flat, norms.slice(0, 0, m), x, torch::Tensor(), m);
+  auto flat_ref = (norms.slice(0, 0, m).unsqueeze(0) - 2 * torch::matmul(x, flat.t())).argmin(1);
+  EXPECT_LE(single.ne(flat_ref).sum().item<int64_t>(), N / 1000);
+  EXPECT_FALSE(fused_search_applies(torch::randn({100, d}), x, 100)) << "flat K=100 belongs to BLAS";
 }
 
 }  // namespace
