@@ -48,20 +48,22 @@ namespace {
 
 const char* kUsage =
     "usage: codec_bench -m MODEL -i DIR [--train DIR]... [--json FILE] [--limit N] [--train-limit N]\n"
-    "                   [--jobs J] [--threads T]\n"
+    "                   [--jobs J] [--threads T] [--precision fp32|bf16]\n"
     "  -m, --model FILE     .hrvqm model\n"
     "  -i, --images DIR     test images (PNG/JPEG, searched recursively)\n"
     "  --train DIR          images whose codes give the spatial-context counts (repeatable; none: skipped)\n"
     "  --json FILE          also write the results as JSON ('-' = stdout, the table then goes to stderr)\n"
     "  --limit N            first N test images only (sorted by path); --train-limit likewise\n"
     "  --jobs J             images coded concurrently (default 1: one image at a time, torch on all cores)\n"
-    "  --threads T          torch intra-op threads (default 0 = one per core)\n";
+    "  --threads T          torch intra-op threads (default 0 = one per core)\n"
+    "  --precision P        network precision, fp32 (default) or bf16\n";
 
 struct Args {
   std::string model, images, json;
   std::vector<std::string> train;
   size_t limit = 0, train_limit = 0;
   int jobs = 1, threads = 0;
+  hrvq::Precision precision = hrvq::Precision::Fp32;
 };
 
 long parse_count(const std::string& flag, const std::string& text) {
@@ -89,6 +91,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--train-limit") a.train_limit = static_cast<size_t>(parse_count(flag, v));
     else if (flag == "--jobs") a.jobs = static_cast<int>(std::max(1L, parse_count(flag, v)));
     else if (flag == "--threads") a.threads = static_cast<int>(parse_count(flag, v));
+    else if (flag == "--precision") a.precision = hrvq::parse_precision(v);
     else throw Error(fmt::format("unknown option '{}' (see --help)", flag));
   }
   if (a.model.empty() || a.images.empty()) throw Error("give -m MODEL and -i DIR (see --help)");
@@ -250,6 +253,7 @@ int run(const Args& a) {
   hrvq::init_runtime(a.threads);
   hrvq::CodecOptions options;
   options.device = "cpu";
+  options.precision = a.precision;
   const auto load_start = std::chrono::steady_clock::now();
   const hrvq::Codec codec(a.model, options);
   const double load_s = seconds_since(load_start);
@@ -567,8 +571,9 @@ int run(const Args& a) {
     j += fmt::format("  \"model\": {}, \"images_dir\": {}, \"images\": {}, \"pixels\": {:.0f},\n", json_string(a.model),
                      json_string(a.images), N, P);
     j += fmt::format("  \"quantizer\": \"{}\", \"layers\": {}, \"groups\": {}, \"codes\": {}, \"channels\": {}, "
-                     "\"torch_threads\": {}, \"jobs\": {}, \"model_load_s\": {},\n",
-                     hr ? "hr" : "other", n, groups, m, C, hrvq::runtime_threads(), a.jobs, jnum(load_s, 4));
+                     "\"torch_threads\": {}, \"jobs\": {}, \"precision\": \"{}\", \"model_load_s\": {},\n",
+                     hr ? "hr" : "other", n, groups, m, C, hrvq::runtime_threads(), a.jobs,
+                     hrvq::precision_name(a.precision), jnum(load_s, 4));
     j += fmt::format("  \"header_bytes\": {}, \"segment_header_bytes\": {}, \"ms_ssim\": \"hrvq::ms_ssim (pytorch_msssim "
                      "definition, RGB, data range 255)\",\n",
                      header_bytes, hrvq::kSegmentHeaderSize);

@@ -138,9 +138,23 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
   return out;
 }
 
+void HrvqModelImpl::set_network_dtype(torch::Dtype dtype) {
+  encoder_->to(dtype);
+  decoder_->to(dtype);
+  network_dtype_ = dtype;
+}
+
+torch::Tensor HrvqModelImpl::encoder_features(const torch::Tensor& images) {
+  if (network_dtype_ == torch::kFloat32) return encoder_->forward(pad(images));
+  // Reduced precision: channels-last activations are what oneDNN's bf16 kernels run
+  // fastest on; the features come back as fp32 for pre_quant and the code search.
+  auto x = pad(images).to(network_dtype_).contiguous(at::MemoryFormat::ChannelsLast);
+  return encoder_->forward(x).to(torch::kFloat32);
+}
+
 CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam, const std::vector<CodeCosts>* costs) {
   torch::NoGradGuard no_grad;
-  auto features = encoder_->forward(pad(images));
+  auto features = encoder_features(images);
   CodeMaps maps;
   auto to_maps = [&](const QuantizeResult& q, const torch::Tensor& z) {
     for (auto& local : q.local) maps.push_back(local.view({z.size(0), z.size(2), z.size(3)}));
@@ -203,7 +217,8 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
     }
     decoder_input = G == 1 ? parts[0] : torch::cat(parts, 1);
   }
-  auto y = decoder_->forward(decoder_input);
+  auto y = network_dtype_ == torch::kFloat32 ? decoder_->forward(decoder_input)
+                                               : decoder_->forward(decoder_input.to(network_dtype_)).to(torch::kFloat32);
   return y.slice(2, 0, height).slice(3, 0, width) + 0.5;
 }
 

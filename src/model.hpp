@@ -38,6 +38,11 @@ class HrvqModelImpl : public torch::nn::Module {
   // Images of `height` x `width` from the code maps of the padded grid.
   torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
 
+  // Inference precision of the encoder and decoder networks (kFloat32 or kBFloat16):
+  // encode() and decode() cast at their boundaries, so pre_quant, the code search and
+  // the codebooks stay fp32 whatever is chosen. Converts the weights; not for training.
+  void set_network_dtype(torch::Dtype dtype);
+
   const ModelConfig& config() const { return config_; }
   // The quantizers: one per channel group, or top and bottom for vq2; ForwardResult::quant
   // follows the same order.
@@ -47,6 +52,8 @@ class HrvqModelImpl : public torch::nn::Module {
 
  private:
   torch::Tensor pad(const torch::Tensor& images) const;
+  // The encoder network on padded images, in the network dtype, returned as fp32.
+  torch::Tensor encoder_features(const torch::Tensor& images);
   // (N, D) latents to G contiguous-channel groups of (N, D/G).
   std::vector<torch::Tensor> split_groups(const torch::Tensor& zf) const;
   // Flattens (B, D, h, w) to (B*h*w, D) and back.
@@ -54,6 +61,7 @@ class HrvqModelImpl : public torch::nn::Module {
   static torch::Tensor unflatten(const torch::Tensor& flat, const torch::IntArrayRef& like);
 
   ModelConfig config_;
+  torch::Dtype network_dtype_ = torch::kFloat32;
   Encoder encoder_{nullptr};
   torch::nn::Conv2d pre_quant_{nullptr};
   ResidualQuantizer quantizer_{nullptr};

@@ -115,6 +115,22 @@ TEST_F(CliCodecTest, RoundTripThroughFiles) {
   EXPECT_NE(r.err.find("PSNR"), std::string::npos) << r.err;
 }
 
+TEST_F(CliCodecTest, PrecisionOption) {
+  std::string in = png("a.png", 40, 24);
+  auto r = hrvq("encode -m " + model + " " + in + " -o " + (dir / "a.hrvq") + " --precision bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // A bf16 file is an ordinary file: the default (fp32) decoder reads it, and so does bf16.
+  r = hrvq("decode -m " + model + " " + (dir / "a.hrvq") + " -o " + (dir / "fp32.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = hrvq("decode -m " + model + " " + (dir / "a.hrvq") + " -o " + (dir / "b.png") + " --precision bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_image(dir / "b.png").width, 40);
+  r = hrvq("encode -m " + model + " " + in + " -o " + (dir / "x.hrvq") + " --precision fp16");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--precision"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.hrvq"));
+}
+
 TEST_F(CliCodecTest, PngLevelChangesOnlyTheFileSize) {
   std::string in = png("a.png", 64, 48);
   ASSERT_EQ(hrvq("encode -m " + model + " " + in + " -o " + (dir / "a.hrvq")).exit_code, 0);

@@ -40,6 +40,7 @@ struct CommonArgs {
   int jobs = 1;
   bool force = false;
   std::string device = "auto";
+  std::string precision = "fp32";
 };
 
 std::mutex& stderr_mutex() {
@@ -196,6 +197,8 @@ void add_common(CLI::App* cmd, CommonArgs& a) {
   cmd->add_option("-j,--jobs", a.jobs, "Inputs processed in parallel")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_flag("-f,--force", a.force, "Overwrite existing outputs");
   cmd->add_option("--device", a.device, "auto|cpu|cuda")->capture_default_str();
+  cmd->add_option("--precision", a.precision, "Network precision: fp32 (reference) | bf16 (about 2x faster on AVX-512 BF16 CPUs, ~0.01 dB)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
 }
 
 void register_encode(CLI::App& app) {
@@ -236,6 +239,7 @@ void register_encode(CLI::App& app) {
     const auto& outputs = planned.paths;
     CodecOptions options;
     options.device = a.device;
+    options.precision = parse_precision(a.precision);
     options.warn = warn;
     const Codec codec(a.model.empty() ? default_model_path() : a.model, options);
     const bool verbose = globals().verbose > 0;
@@ -343,6 +347,7 @@ void register_decode(CLI::App& app) {
     const auto& outputs = planned.paths;
     CodecOptions options;
     options.device = a.device;
+    options.precision = parse_precision(a.precision);
     options.warn = warn;
     ModelSet models(a.models, true, options);
     const bool verbose = globals().verbose > 0;
