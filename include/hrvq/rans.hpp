@@ -10,6 +10,17 @@
 
 namespace hrvq {
 
+// A quantized CDF in someone else's storage: cdf[0..m], as QuantizedCdf::cdf.
+struct CdfView {
+  const uint32_t* cdf;
+  uint32_t m;
+  unsigned precision_bits;
+};
+
+// QuantizedCdf::from_counts's rule written into cdf[0..m] (m + 1 entries). Throws
+// hrvq::Error for a precision outside 1..16 or m outside 1..2^precision.
+void quantize_counts(const uint64_t* counts, size_t m, unsigned precision_bits, uint32_t* cdf);
+
 // Cumulative frequencies of m symbols summing to 2^precision_bits. Symbol s occupies
 // [cdf[s], cdf[s+1]) and every symbol has frequency >= 1, so every symbol is codable.
 struct QuantizedCdf {
@@ -18,6 +29,7 @@ struct QuantizedCdf {
 
   size_t num_symbols() const { return cdf.empty() ? 0 : cdf.size() - 1; }
   uint32_t freq(uint32_t symbol) const { return cdf[symbol + 1] - cdf[symbol]; }
+  CdfView view() const { return {cdf.data(), static_cast<uint32_t>(num_symbols()), precision_bits}; }
 
   // Throws hrvq::Error unless the invariants above hold.
   void validate() const;
@@ -33,7 +45,8 @@ struct QuantizedCdf {
 class RansEncoder {
  public:
   // The caller keeps symbol < cdf.num_symbols(); violating it throws hrvq::Error.
-  void put(uint32_t symbol, const QuantizedCdf& cdf);
+  void put(uint32_t symbol, const QuantizedCdf& cdf) { put(symbol, cdf.view()); }
+  void put(uint32_t symbol, const CdfView& cdf);
   std::vector<uint8_t> finish();
   size_t pending() const { return symbols_.size(); }
 
@@ -52,7 +65,8 @@ class RansEncoder {
 class RansDecoder {
  public:
   RansDecoder(const uint8_t* data, size_t size);
-  uint32_t get(const QuantizedCdf& cdf);
+  uint32_t get(const QuantizedCdf& cdf) { return get(cdf.view()); }
+  uint32_t get(const CdfView& cdf);
   // Throws unless every byte was consumed and the state is back at its initial value,
   // which is how a damaged payload that happened to decode is caught.
   void finish() const;

@@ -204,59 +204,84 @@ namespace {
 
 // The adaptive neighbour-context model of RansCtx. Encoder and decoder run the same
 // sequence of lookups and updates, in raster order, so their tables agree exactly.
+// Every context's counts and CDF live in two pools (no allocation per context), and a
+// context is found by key in a flat table when the key space is small, else hashed.
 class NeighbourContexts {
  public:
-  NeighbourContexts(const LayerEntropyModel& base, size_t width) : base_(base), m_(base.num_symbols()), width_(width) {
+  NeighbourContexts(const LayerEntropyModel& base, size_t width, size_t count)
+      : base_(base), m_(base.num_symbols()), width_(width) {
     if (m_ > kMaxCtxSymbols)
       throw Error("the rans-ctx coder supports at most " + std::to_string(kMaxCtxSymbols) + " codes per codebook");
     if (width_ == 0) throw Error("rans-ctx coding needs the map's width");
+    // Flat when the key space is small next to the map (the common case: a few
+    // parents' worth of (left, above) pairs) and bounded (16 MiB, whatever a file's
+    // header claims).
+    const uint64_t keys = uint64_t{base.num_contexts()} * (m_ + 1) * (m_ + 1);
+    if (keys <= std::min<uint64_t>(uint64_t{1} << 22, std::max<uint64_t>(uint64_t{1} << 16, 8 * uint64_t{count})))
+      flat_.assign(keys, kAbsent);
   }
 
   // The table for position k of `symbols` (whose earlier entries are already known).
-  const QuantizedCdf& table(size_t k, const uint16_t* symbols, uint32_t base_context) {
+  CdfView table(size_t k, const uint16_t* symbols, uint32_t base_context) {
     const uint64_t left = k % width_ ? symbols[k - 1] : m_;
     const uint64_t above = k >= width_ ? symbols[k - width_] : m_;
     const uint64_t key = (uint64_t{base_context} * (m_ + 1) + left) * (m_ + 1) + above;
-    auto [it, fresh] = index_.try_emplace(key, entries_.size());
-    if (fresh) {
-      entries_.emplace_back();
-      Entry& e = entries_.back();
-      e.counts.resize(m_);
-      const auto& n = base_.counts();
-      uint64_t total = 0;
-      for (uint32_t s = 0; s < m_; ++s) total += n[size_t(base_context) * m_ + s];
-      for (uint32_t s = 0; s < m_; ++s) {
-        const uint64_t ns = n[size_t(base_context) * m_ + s];
-        e.counts[s] = 1 + (total ? static_cast<uint64_t>((static_cast<unsigned __int128>(ns) * kCtxPriorWeight) / total) : 0);
-      }
-      e.cdf = QuantizedCdf::from_counts(e.counts.data(), m_, kEntropyPrecisionBits);
+    uint32_t entry;
+    if (!flat_.empty()) {
+      uint32_t& f = flat_[key];
+      if (f == kAbsent) f = add_entry(base_context);
+      entry = f;
+    } else {
+      auto it = index_.find(key);
+      entry = it != index_.end() ? it->second : index_.emplace(key, add_entry(base_context)).first->second;
     }
-    current_ = &entries_[it->second];
-    return current_->cdf;
+    current_ = entry;
+    return {&cdfs_[size_t(entry) * (m_ + 1)], m_, kEntropyPrecisionBits};
   }
 
   // Counts the symbol just coded with the table last returned.
   void update(uint32_t symbol) {
-    Entry& e = *current_;
-    e.counts[symbol] += kCtxIncrement;
+    uint64_t* c = &counts_[size_t(current_) * m_];
+    c[symbol] += kCtxIncrement;
     uint64_t sum = 0;
-    for (uint64_t c : e.counts) sum += c;
+    for (uint32_t s = 0; s < m_; ++s) sum += c[s];
     if (sum > kCtxLimit)
-      for (uint64_t& c : e.counts) c = (c + 1) / 2;
-    e.cdf = QuantizedCdf::from_counts(e.counts.data(), m_, kEntropyPrecisionBits);
+      for (uint32_t s = 0; s < m_; ++s) c[s] = (c[s] + 1) / 2;
+    quantize_counts(c, m_, kEntropyPrecisionBits, &cdfs_[size_t(current_) * (m_ + 1)]);
   }
 
  private:
-  struct Entry {
-    std::vector<uint64_t> counts;
-    QuantizedCdf cdf;
-  };
+  // A fresh context starts from its base table's counts n_s, scaled to a prior weight:
+  // 1 + floor(kCtxPriorWeight * n_s / N).
+  uint32_t add_entry(uint32_t base_context) {
+    const uint32_t entry = static_cast<uint32_t>(counts_.size() / m_);
+    const uint64_t* n = &base_.counts()[size_t(base_context) * m_];
+    uint64_t total = 0;
+    bool narrow = true;  // kCtxPriorWeight * n_s fits in 64 bits
+    for (uint32_t s = 0; s < m_; ++s) {
+      total += n[s];
+      narrow &= n[s] < (uint64_t{1} << 58);
+    }
+    for (uint32_t s = 0; s < m_; ++s) {
+      const uint64_t scaled = !total ? 0
+                              : narrow ? n[s] * kCtxPriorWeight / total
+                                       : static_cast<uint64_t>((static_cast<unsigned __int128>(n[s]) * kCtxPriorWeight) / total);
+      counts_.push_back(1 + scaled);
+    }
+    cdfs_.resize(cdfs_.size() + m_ + 1);
+    quantize_counts(&counts_[size_t(entry) * m_], m_, kEntropyPrecisionBits, &cdfs_[size_t(entry) * (m_ + 1)]);
+    return entry;
+  }
+
+  static constexpr uint32_t kAbsent = UINT32_MAX;
   const LayerEntropyModel& base_;
   uint32_t m_;
   size_t width_;
-  std::unordered_map<uint64_t, size_t> index_;
-  std::deque<Entry> entries_;  // stable addresses as contexts are added
-  Entry* current_ = nullptr;
+  std::vector<uint32_t> flat_;                    // key -> entry, when the key space is small
+  std::unordered_map<uint64_t, uint32_t> index_;  // otherwise
+  std::vector<uint64_t> counts_;                  // m per entry
+  std::vector<uint32_t> cdfs_;                    // m + 1 per entry
+  uint32_t current_ = 0;
 };
 
 }  // namespace
@@ -291,7 +316,7 @@ std::vector<uint8_t> encode_index_map_2d(const uint16_t* symbols, const uint32_t
       return enc.finish();
     }
     case Coder::RansCtx: {
-      NeighbourContexts tables(model, width);
+      NeighbourContexts tables(model, width, count);
       RansEncoder enc;
       for (size_t k = 0; k < count; ++k) {
         if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
@@ -316,7 +341,7 @@ std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, cons
       if (size > max_encoded_size(coder, m, count)) throw Error("rANS stream corrupt (too long)");
       if (count > 0 && !contexts) throw Error("rANS decoding needs a context per position");
       std::unique_ptr<NeighbourContexts> tables;
-      if (coder == Coder::RansCtx) tables = std::make_unique<NeighbourContexts>(model, width);
+      if (coder == Coder::RansCtx) tables = std::make_unique<NeighbourContexts>(model, width, count);
       RansDecoder dec(data, size);
       // A few bytes can legitimately expand to many symbols, so the payload size does
       // not bound `count`; growing as we go keeps garbage that fails early cheap.
