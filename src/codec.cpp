@@ -20,6 +20,7 @@
 #include "hrvq/file_io.hpp"
 #include "hrvq/model_file.hpp"
 #include "hrvq/model_search.hpp"
+#include "hrvq/runtime.hpp"
 #include "model_io.hpp"
 #include "tiling.hpp"
 
@@ -60,6 +61,7 @@ struct Codec::Impl {
   bool has_counts = false;
   int64_t f = 1, d = 1;                      // grid factor, encoder stride
   int64_t enc_halo_px = 0, dec_halo_lat = 0;
+  unsigned entropy_threads = 1;
   mutable std::mutex gpu_mutex;
 
   HrvqModel net() const { return model.net; }  // a holder copy: forward is non-const
@@ -266,7 +268,8 @@ struct Codec::Impl {
   std::vector<std::vector<uint8_t>> code_segments(const IndexMaps& maps, int k, Coder coder) const {
     std::vector<std::vector<uint16_t>> prefix(maps.maps.begin(), maps.maps.begin() + k);
     return encode_index_maps(prefix, maps.cols, entropy, model.config.quantizer == QuantizerKind::Hr,
-                             static_cast<unsigned>(model.config.groups), static_cast<uint32_t>(model.config.codes), coder);
+                             static_cast<unsigned>(model.config.groups), static_cast<uint32_t>(model.config.codes), coder,
+                             entropy_threads);
   }
 
   std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
@@ -339,18 +342,31 @@ struct Codec::Impl {
     if (maps.cols.back() != h.grid_w || maps.rows.back() != h.grid_h)
       throw Error(with_name(name, "header's latent grid does not match the model's"));
     const bool rans = h.coder == Coder::Rans || h.coder == Coder::RansCtx;
-    MapContexts contexts(c.quantizer == QuantizerKind::Hr, static_cast<unsigned>(c.groups));
-    for (int l = 0; l < k; ++l) {
-      const size_t count = size_t(maps.rows[l]) * maps.cols[l];
-      const uint32_t* ctx = rans ? contexts.for_map(l, count) : nullptr;
-      const auto& seg = parsed.segments[l];
-      try {
-        maps.maps.push_back(decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder));
-      } catch (const Error& e) {
-        throw Error(with_name(name, fmt::format("layer {}: {}", l + 1, e.what())));
+    const unsigned G = static_cast<unsigned>(c.groups);
+    MapContexts contexts(c.quantizer == QuantizerKind::Hr, G);
+    maps.maps.resize(static_cast<size_t>(k));
+    // Each group's maps are one chain; the groups decode concurrently. The error
+    // reported is that of the lowest failing layer, as a sequential decoder finds it.
+    std::vector<int> failed_at(G, k);
+    std::vector<std::string> why(G);
+    for_each_group(std::min<unsigned>(G, static_cast<unsigned>(k)), entropy_threads, [&](unsigned g) {
+      for (int l = static_cast<int>(g); l < k; l += static_cast<int>(G)) {
+        const size_t count = size_t(maps.rows[l]) * maps.cols[l];
+        const uint32_t* ctx = rans ? contexts.for_map(static_cast<unsigned>(l), count) : nullptr;
+        const auto& seg = parsed.segments[l];
+        try {
+          maps.maps[l] = decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder);
+        } catch (const Error& e) {
+          failed_at[g] = l;
+          why[g] = e.what();
+          return;
+        }
+        if (rans) contexts.advance(static_cast<unsigned>(l), maps.maps[l], static_cast<uint32_t>(c.codes));
       }
-      if (rans) contexts.advance(l, maps.maps.back(), static_cast<uint32_t>(c.codes));
-    }
+    });
+    const auto first = std::min_element(failed_at.begin(), failed_at.end());
+    if (*first < k)
+      throw Error(with_name(name, fmt::format("layer {}: {}", *first + 1, why[first - failed_at.begin()])));
     *k_out = k;
     return maps;
   }
@@ -384,6 +400,8 @@ Codec::Codec(const std::string& model_path, CodecOptions options) : impl_(std::m
   s.enc_halo_px = encoder_halo_pixels(c);
   s.dec_halo_lat = decoder_halo_latents(c);
   s.has_counts = !s.model.counts.empty();
+  s.entropy_threads = static_cast<unsigned>(s.options.entropy_threads > 0 ? s.options.entropy_threads
+                                                                          : std::max(1, runtime_threads()));
   const auto sizes = c.layer_table_sizes();
   const uint32_t m = static_cast<uint32_t>(c.codes);
   for (int l = 0; l < c.num_layers(); ++l) {

@@ -142,5 +142,41 @@ TEST(Groups, VersionOneFilesOfOneGroupStillDecode) {
   EXPECT_EQ(codec.decode(v1, "old.hrvq").pixels, codec.decode(v2, "new.hrvq").pixels);
 }
 
+// The groups' chains are entropy-coded and decoded on several threads: the bytes and the
+// maps are those of one thread, and a damaged file reports the same (lowest) layer.
+TEST(Groups, EntropyThreadsChangeNothing) {
+  TempDir dir;
+  auto path = make_model(dir / "g.hrvqm", grouped(QuantizerKind::Hr, 4), 9);
+  CodecOptions one = cpu(), four = cpu();
+  one.entropy_threads = 1;
+  four.entropy_threads = 4;
+  Codec a(path, one), b(path, four);
+  Image im = test_image(60, 44, 3, 2);
+  for (Coder c : {Coder::RansCtx, Coder::Rans, Coder::Zstd}) {
+    EncodeOptions eo;
+    eo.coder = c;
+    auto bytes = a.encode(im, eo);
+    EXPECT_EQ(b.encode(im, eo), bytes) << coder_name(c);
+    EXPECT_EQ(b.decode(bytes, "g").pixels, a.decode(bytes, "g").pixels) << coder_name(c);
+  }
+  auto bytes = a.encode(im);
+  auto parsed = parse_bitstream(bytes, "g");
+  // Damage maps 6 (group 2, layer 2) and 7 (group 3, layer 2): both report layer 6.
+  for (size_t j : {5u, 6u}) bytes[parsed.segment_offsets[j] + 2] ^= 0x5a;
+  std::string want, got;
+  try {
+    a.decode(bytes, "g");
+  } catch (const Error& e) {
+    want = e.what();
+  }
+  try {
+    b.decode(bytes, "g");
+  } catch (const Error& e) {
+    got = e.what();
+  }
+  EXPECT_FALSE(want.empty());
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
 }  // namespace hrvq

@@ -40,6 +40,11 @@ struct CodecOptions {
   // with AVX-512 BF16 and costs about 0.01 dB (bench/codec-speed.sh); its codes can
   // differ from fp32's at a few positions, so its files are valid but not byte-identical.
   Precision precision = Precision::Fp32;
+  // Threads that entropy-code (and decode) one image's channel groups concurrently:
+  // each group's maps form an independent chain. 0: as many as the runtime's compute
+  // threads (runtime.hpp), at most the group count. Set 1 when images already run in
+  // parallel (encode/decode -j).
+  int entropy_threads = 0;
   // Receives one-line warnings ("NAME: ..."); null drops them.
   std::function<void(const std::string&)> warn;
 };

@@ -240,6 +240,7 @@ void register_encode(CLI::App& app) {
     CodecOptions options;
     options.device = a.device;
     options.precision = parse_precision(a.precision);
+    if (a.jobs > 1) options.entropy_threads = 1;  // the cores are busy with other inputs
     options.warn = warn;
     const Codec codec(a.model.empty() ? default_model_path() : a.model, options);
     const bool verbose = globals().verbose > 0;
@@ -348,6 +349,7 @@ void register_decode(CLI::App& app) {
     CodecOptions options;
     options.device = a.device;
     options.precision = parse_precision(a.precision);
+    if (a.jobs > 1) options.entropy_threads = 1;  // the cores are busy with other inputs
     options.warn = warn;
     ModelSet models(a.models, true, options);
     const bool verbose = globals().verbose > 0;

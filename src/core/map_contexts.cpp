@@ -1,5 +1,10 @@
 #include "hrvq/map_contexts.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
+
 #include "hrvq/bitstream.hpp"
 #include "hrvq/entropy_model.hpp"
 #include "hrvq/error.hpp"
@@ -28,21 +33,51 @@ uint64_t MapContexts::contexts_of(unsigned map, uint32_t m) const {
   return hierarchical_ ? hr_layer_contexts(m, map / groups_) : 1;
 }
 
+void for_each_group(unsigned groups, unsigned threads, const std::function<void(unsigned)>& fn) {
+  std::vector<std::exception_ptr> failures(groups);
+  auto run = [&](unsigned g) {
+    try {
+      fn(g);
+    } catch (...) {
+      failures[g] = std::current_exception();
+    }
+  };
+  const unsigned workers = std::min(std::max(threads, 1u), groups);
+  if (workers <= 1) {
+    for (unsigned g = 0; g < groups; ++g) run(g);
+  } else {
+    std::atomic<unsigned> next{0};
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < workers; ++t)
+      pool.emplace_back([&] {
+        for (unsigned g; (g = next++) < groups;) run(g);
+      });
+    for (unsigned g; (g = next++) < groups;) run(g);
+    for (auto& t : pool) t.join();
+  }
+  for (auto& f : failures)
+    if (f) std::rethrow_exception(f);
+}
+
 std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vector<uint16_t>>& maps,
                                                     const std::vector<uint32_t>& widths,
                                                     const std::vector<LayerEntropyModel>& models, bool hierarchical,
-                                                    unsigned groups, uint32_t m, Coder coder) {
+                                                    unsigned groups, uint32_t m, Coder coder, unsigned threads) {
   if (widths.size() < maps.size() || models.size() < maps.size())
     throw Error("encode_index_maps: a width and a model are needed for every map");
   const bool contextual = coder == Coder::Rans || coder == Coder::RansCtx;
+  if (groups < 1) groups = 1;
   MapContexts contexts(hierarchical, groups);
-  std::vector<std::vector<uint8_t>> segments;
-  for (unsigned j = 0; j < maps.size(); ++j) {
-    const auto& symbols = maps[j];
-    const uint32_t* ctx = contextual ? contexts.for_map(j, symbols.size()) : nullptr;
-    segments.push_back(encode_index_map_2d(symbols.data(), ctx, symbols.size(), widths[j], models[j], coder));
-    if (contextual) contexts.advance(j, symbols, m);
-  }
+  std::vector<std::vector<uint8_t>> segments(maps.size());
+  const unsigned n = static_cast<unsigned>(maps.size());
+  for_each_group(std::min(groups, n), threads, [&](unsigned g) {
+    for (unsigned j = g; j < n; j += groups) {
+      const auto& symbols = maps[j];
+      const uint32_t* ctx = contextual ? contexts.for_map(j, symbols.size()) : nullptr;
+      segments[j] = encode_index_map_2d(symbols.data(), ctx, symbols.size(), widths[j], models[j], coder);
+      if (contextual) contexts.advance(j, symbols, m);
+    }
+  });
   return segments;
 }
 
