@@ -1,38 +1,60 @@
-// Mixed precision on CUDA: bf16 autocast for the forward pass (bf16 keeps fp32's exponent
-// range, so no loss scaling is needed). The autocast API changed in LibTorch 2.4; this
-// guard compiles against 1.13 and 2.x.
+// Mixed precision: bf16 autocast for the forward pass on the CPU (oneDNN) or CUDA. bf16
+// keeps fp32's exponent range, so no loss scaling is needed; weights, optimizer state
+// and the quantizer stay fp32 (QuantizerPrecisionGuard). The autocast API changed in
+// LibTorch 2.4; this guard compiles against 1.13 and 2.x.
 #pragma once
 #include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <c10/core/Device.h>
 #include <torch/version.h>
 
 namespace hrvq {
 
-class CudaAutocast {
+class Autocast {
  public:
-  explicit CudaAutocast(bool enable) : enabled_(enable) {
+  Autocast(c10::Device device, bool enable) : cuda_(device.is_cuda()), enabled_(enable) {
     if (!enabled_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    const auto type = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type, true);
 #else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
 #endif
   }
-  ~CudaAutocast() {
+  ~Autocast() {
     if (!enabled_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
 #else
-    at::autocast::set_enabled(false);
+    if (cuda_) at::autocast::set_enabled(false);
+    else at::autocast::set_cpu_enabled(false);
 #endif
     at::autocast::clear_cache();
   }
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
 
  private:
+  bool cuda_;
   bool enabled_;
+};
+
+// Inside an autocast region, runs what follows at the precision of its inputs: the code
+// search compares distances whose differences are far below bf16's resolution.
+class NoAutocast {
+ public:
+  NoAutocast()
+      : guard_(c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})) {}
+
+ private:
+  c10::impl::ExcludeDispatchKeyGuard guard_;
 };
 
 }  // namespace hrvq

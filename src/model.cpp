@@ -1,5 +1,6 @@
 #include "model.hpp"
 
+#include "autocast.hpp"
 #include "beam_search.hpp"
 
 #include <fmt/format.h>
@@ -89,6 +90,14 @@ torch::Tensor straight_through(const torch::Tensor& zf, const QuantizeResult& q,
   return zf + (ec - zf).detach();
 }
 
+// The quantizer in fp32 whatever the networks run at (--precision bf16): its latents,
+// codebooks, search and losses. A bf16 z is cast up; autograd casts the gradient back.
+QuantizeResult quantize_fp32(ResidualQuantizerImpl& q, torch::Tensor& z) {
+  NoAutocast fp32;
+  if (z.scalar_type() != torch::kFloat32) z = z.to(torch::kFloat32);
+  return q.forward(z);
+}
+
 }  // namespace
 
 ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_layers) {
@@ -99,11 +108,11 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
   if (config_.quantizer == QuantizerKind::Vq2) {
     auto zt = top_pre_quant_->forward(top_encoder_->forward(features));
     auto ztf = flatten(zt);
-    auto qt = top_quantizer_->forward(ztf);
+    auto qt = quantize_fp32(*top_quantizer_, ztf);
     auto top = unflatten(straight_through(ztf, qt, 0), zt.sizes());
     auto zb = pre_quant_->forward(torch::cat({features, top_decoder_->forward(top)}, 1));
     auto zbf = flatten(zb);
-    auto qb = quantizer_->forward(zbf);
+    auto qb = quantize_fp32(*quantizer_, zbf);
     auto bottom = unflatten(straight_through(zbf, qb, 0), zb.sizes());
     // Decoding from the first layer only (the top map) leaves the bottom contribution out.
     if (decode_layers == 1) bottom = torch::zeros_like(bottom);
@@ -117,7 +126,7 @@ ForwardResult HrvqModelImpl::forward(const torch::Tensor& images, int decode_lay
     std::vector<torch::Tensor> inputs;
     for (size_t g = 0; g < groups_.size(); ++g) {
       auto zg = parts[g].contiguous();
-      auto q = groups_[g]->forward(zg);
+      auto q = quantize_fp32(*groups_[g], zg);
       const int kg = config_.group_prefix(decode_layers, static_cast<int>(g));
       // A group with no map in the prefix contributes nothing, as in a decoder given none.
       inputs.push_back(kg == 0 ? torch::zeros_like(zg) : straight_through(zg, q, kg));

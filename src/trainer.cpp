@@ -194,9 +194,21 @@ TrainSummary train(const TrainOptions& options) {
   const bool root = comm->is_root();
   // Only rank 0 speaks; every rank still fails with its own one-line error.
   const bool quiet = options.quiet || !root;
-  if (options.amp && !device.is_cuda() && !quiet)
-    fmt::print(stderr, "hrvq: warning: --amp applies to CUDA only; training in fp32 on the CPU\n");
-  const bool use_amp = options.amp && device.is_cuda();
+  if (options.amp && !device.is_cuda() && options.precision == Precision::Fp32 && !quiet)
+    fmt::print(stderr, "hrvq: warning: --amp applies to CUDA only; training in fp32 on the CPU "
+                       "(--precision bf16 for the CPU)\n");
+  const bool use_amp = options.precision == Precision::Bf16 || (options.amp && device.is_cuda());
+  if (use_amp && !device.is_cuda()) {
+    // oneDNN has bf16 convolutions only on CPUs with AVX-512: refuse before any work.
+    try {
+      torch::NoGradGuard no_grad;
+      auto probe = torch::ones({1, 1, 2, 2}, torch::kBFloat16);
+      (void)torch::conv2d(probe, probe.slice(2, 0, 1).slice(3, 0, 1));
+    } catch (const c10::Error&) {
+      throw Error("--precision bf16 needs a CPU with AVX-512 (or a CUDA device); this one has no bf16 "
+                  "convolutions (use fp32)");
+    }
+  }
 
   ModelConfig mc = options.model;
   TrainConfig tc = options.train;
@@ -375,7 +387,7 @@ TrainSummary train(const TrainOptions& options) {
     }
     ForwardResult result;
     {
-      CudaAutocast autocast(use_amp);
+      Autocast autocast(device, use_amp);
       result = model->forward(x, k);
     }
     double loss_value = result.loss.item<double>();

@@ -162,5 +162,37 @@ TEST(TrainOptions, ResumeCanEndTheRunAtTheCheckpoint) {
   EXPECT_NE(f.find("counts.layer0"), nullptr) << "a finished model carries its code counts";
 }
 
+// --precision bf16: the networks run under autocast, but what is stored (weights,
+// codebooks) is fp32, training gets as far as fp32 in the same steps, and it did run in
+// bf16 (the weights are not fp32's).
+TEST(TrainOptions, Bf16TrainsAsFarAsFp32) {
+  test::TempDir dir;
+  std::string data = dir / "mnist.gz";
+  test::write_mnist_gz(data, 64);
+  auto fp32 = grouped_run(dir, data, "fp32.hrvqm");
+  fp32.train.steps = 40;
+  auto bf16 = fp32;
+  bf16.output = dir / "bf16.hrvqm";
+  bf16.precision = Precision::Bf16;
+  TrainSummary a, b;
+  try {
+    b = train(bf16);
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();  // a CPU without bf16 convolutions refuses, as it should
+  }
+  a = train(fp32);
+  ASSERT_TRUE(std::isfinite(b.final_mse));
+  EXPECT_LT(b.final_mse, 1.25 * a.final_mse) << "fp32 " << a.final_mse << ", bf16 " << b.final_mse;
+  auto fa = load_model_file(fp32.output), fb = load_model_file(bf16.output);
+  int differ = 0;
+  for (const auto& t : fb.tensors) {
+    EXPECT_NE(t.dtype, DType::BF16) << t.name;
+    const TensorEntry* u = fa.find(t.name);
+    ASSERT_NE(u, nullptr) << t.name;
+    differ += !(u->data == t.data);
+  }
+  EXPECT_GT(differ, 4) << "bf16 training gave fp32's weights: did autocast run?";
+}
+
 }  // namespace
 }  // namespace hrvq

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "hrvq/config.hpp"
+#include "hrvq/precision.hpp"
 #include "hrvq/dataset.hpp"
 
 namespace hrvq {
@@ -26,7 +27,11 @@ struct TrainOptions {
   bool steps_explicit = false;
   std::string init_from;         // start from this model's matching weights (not its quantizer)
   std::string device = "auto";
-  bool amp = false;              // mixed precision (CUDA only)
+  // Network precision: bf16 runs the encoder and decoder under autocast (oneDNN on the
+  // CPU, or CUDA) with fp32 weights, optimizer and quantizer. `amp` is the older name of
+  // bf16 and applies on CUDA only.
+  Precision precision = Precision::Fp32;
+  bool amp = false;
   int loader_threads = 2;
   bool quiet = false;            // no progress lines on stderr
   int64_t stop_after = -1;       // stop (as on Ctrl-C) after this step; for tests

@@ -12,6 +12,7 @@ struct TrainArgs {
   std::string preset_name = "cifar10";
   TrainOptions options;
   std::string dataset = "auto", subset, quantizer, upsample;
+  std::string precision = "fp32";
   ModelConfig m;   // values of the flags, applied over the preset when given
   TrainConfig t;
   bool no_flip = false, json = false;
@@ -73,7 +74,10 @@ void register_train(CLI::App& app) {
   cmd->add_option("--log", a.options.log_path, "JSONL log (default OUTPUT.log.jsonl)");
   cmd->add_option("--grid", a.options.grid_path, "Reconstruction grid PNG (default OUTPUT.grid.png)");
   cmd->add_option("--device", a.options.device, "auto|cpu|cuda")->capture_default_str();
-  cmd->add_flag("--amp", a.options.amp, "Mixed precision (CUDA)");
+  over(cmd->add_option("--precision", a.precision, "Network precision: fp32 | bf16 (autocast, fp32 weights and quantizer; ~2x faster on AVX-512 BF16 CPUs)")
+           ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str(),
+       [](TrainArgs& x) { x.options.precision = parse_precision(x.precision); });
+  cmd->add_flag("--amp", a.options.amp, "Mixed precision on CUDA (as --precision bf16 there)");
   cmd->add_option("--loader-threads", a.options.loader_threads, "Image decoding threads")->capture_default_str();
   cmd->add_option("--dist-backend", a.options.dist_backend, "Under torchrun: c10d backend auto|gloo|nccl")->capture_default_str();
   cmd->add_option("--dist-timeout", a.options.dist_timeout_s, "Under torchrun: seconds a rank waits for its peers before the job fails")->capture_default_str();
