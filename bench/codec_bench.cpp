@@ -330,16 +330,7 @@ int run(const Args& a) {
   if (models.empty())
     for (int l = 0; l < n; ++l) models.emplace_back(std::vector<uint64_t>(m, 1), 1, m);
   auto code_maps = [&](const hrvq::IndexMaps& im, hrvq::Coder coder) {
-    const bool rans = coder == hrvq::Coder::Rans || coder == hrvq::Coder::RansCtx;
-    hrvq::MapContexts contexts(hr, groups);
-    std::vector<std::vector<uint8_t>> segments;
-    for (unsigned l = 0; l < im.maps.size(); ++l) {
-      const auto& symbols = im.maps[l];
-      const uint32_t* ctx = rans ? contexts.for_map(l, symbols.size()) : nullptr;
-      segments.push_back(hrvq::encode_index_map_2d(symbols.data(), ctx, symbols.size(), im.cols[l], models[l], coder));
-      if (rans) contexts.advance(l, symbols, m);
-    }
-    return segments;
+    return hrvq::encode_index_maps(im.maps, im.cols, models, hr, groups, m, coder);
   };
 
   std::vector<CoderResult> results;

@@ -140,6 +140,7 @@ class Codec(nn.Module):
                 books.append(t.float().contiguous())
             self.books.append(books)
             self.norms.append([b.pow(2).sum(1) for b in books])  # ||e||^2 per row, as select_codes computes it
+        self.bf16 = False
         self.eval()
 
     # --- encode -------------------------------------------------------------------
@@ -164,6 +165,8 @@ class Codec(nn.Module):
         return locals_
 
     def encode(self, img, channels_last=False):
+        if self.bf16:
+            return self.encode_bf16(img)
         """img: (1, C, H, W) uint8. Returns the N = n*G local index maps (1, h, w) in map
         order (map j: layer j // G, group j % G)."""
         H, W = img.shape[2], img.shape[3]
@@ -176,11 +179,31 @@ class Codec(nn.Module):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         z = self.pre_quant(self.encoder(x))
+        return self.search_maps(z)
+
+    def search_maps(self, z):
         B, D, h, w = z.shape
         zf = z.permute(0, 2, 3, 1).reshape(-1, D)
         parts = zf.chunk(self.G, 1) if self.G > 1 else [zf]
         per_group = [self.search(g, p.contiguous()) for g, p in enumerate(parts)]
         return [per_group[g][i].view(B, h, w) for i in range(self.n) for g in range(self.G)]
+
+    def use_bf16(self):
+        """Encoder and decoder weights in bfloat16 (what hrvq --precision bf16 runs);
+        pre_quant, the codebooks and the search stay fp32."""
+        self.bf16 = True
+        self.encoder.to(torch.bfloat16)
+        self.decoder.to(torch.bfloat16)
+
+    def encode_bf16(self, img):
+        H, W = img.shape[2], img.shape[3]
+        f = self.d
+        x = img.float() / 255
+        ph, pw = (f - H % f) % f, (f - W % f) % f
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = (x - 0.5).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        return self.search_maps(self.pre_quant(self.encoder(x).float()))
 
     # --- decode -------------------------------------------------------------------
     def decode(self, maps, H, W, channels_last=False, nchw=False):
@@ -206,7 +229,7 @@ class Codec(nn.Module):
             y = y.contiguous(memory_format=torch.channels_last)
         elif nchw:
             y = y.contiguous()
-        out = self.decoder(y)[:, :, :H, :W] + 0.5
+        out = (self.decoder(y.to(torch.bfloat16)).float() if self.bf16 else self.decoder(y))[:, :, :H, :W] + 0.5
         return out.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
@@ -260,6 +283,8 @@ def main():
     ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last")
     ap.add_argument("--nchw", action="store_true",
                     help="decoder input made contiguous NCHW (otherwise a permuted view, which torch runs channels_last)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="encoder and decoder in bfloat16, channels_last input (as hrvq --precision bf16)")
     ap.add_argument("--json")
     ap.add_argument("--check-raw")
     ap.add_argument("--check-decoded")
@@ -271,9 +296,12 @@ def main():
     cl, nchw = a.channels_last, a.nchw and not a.channels_last
     if cl:
         codec = codec.to(memory_format=torch.channels_last)
+    if a.bf16:
+        codec.use_bf16()
     imgs = [read_image(p, codec.image_channels) for p in a.images]
     pixels = sum(i.shape[2] * i.shape[3] for i in imgs)
     res = {"label": a.label, "model": a.model, "threads": torch.get_num_threads(), "channels_last": cl, "nchw_decoder_input": nchw,
+           "bf16": a.bf16,
            "images": len(imgs), "megapixels": pixels / 1e6, "torch": torch.__version__,
            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
     with torch.no_grad():
