@@ -3,14 +3,73 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "hrvq/error.hpp"
 #include "hrvq/model_file.hpp"
 #include "model_io.hpp"
 
 namespace hrvq {
 
+namespace {
+
+// A code prior (hrvq train-prior) is described from its keys alone: it cannot be
+// built without the autoencoder it belongs to, and `info` only reads one file.
+std::string describe_prior(const std::string& path, const LoadedModelFile& lf, bool json) {
+  const Metadata& meta = lf.file.metadata;
+  int64_t params = 0;
+  for (const auto& t : lf.file.tensors) params += static_cast<int64_t>(t.element_count());
+  const int64_t layers = meta.get_int("prior.layers");
+  if (layers < 1 || layers > 64) throw Error(fmt::format("{}: key 'prior.layers' out of range ({})", path, layers));
+  std::vector<std::string> grids;
+  for (int64_t i = 0; i < layers; ++i)
+    grids.push_back(fmt::format("{}x{}", meta.get_int(fmt::format("prior.grid{}.width", i)),
+                                meta.get_int(fmt::format("prior.grid{}.height", i))));
+  const double bits = meta.get_double_or("prior.eval.bits_per_image", -1);
+  if (json)
+    return fmt::format(
+        "{{\"path\":\"{}\",\"version\":\"{}.{}\",\"checksum_ok\":{},\"fingerprint\":\"{:016x}\",\"kind\":\"prior\","
+        "\"architecture\":\"{}\",\"prior_version\":{},\"model_fingerprint\":\"{}\",\"layers\":{},\"codes\":{},"
+        "\"hierarchical\":{},\"image_width\":{},\"image_height\":{},\"image_channels\":{},\"latent_grid\":[\"{}\"],"
+        "\"channels\":{},\"depth\":{},\"kernel\":{},\"embed\":{},\"cond_channels\":{},\"cond_blocks\":{},"
+        "\"parameters\":{},\"train_steps\":{},\"eval_bits_per_image\":{}}}",
+        path, lf.version_major, lf.version_minor, lf.checksum_ok ? "true" : "false", lf.fingerprint,
+        meta.get_string("prior.architecture"), meta.get_int("prior.version"), meta.get_string("prior.model_fingerprint"),
+        layers, meta.get_int("prior.codes"), meta.get_int("prior.hierarchical") ? "true" : "false",
+        meta.get_int("prior.image_width"), meta.get_int("prior.image_height"), meta.get_int("prior.image_channels"),
+        fmt::join(grids, "\",\""), meta.get_int("prior.channels"), meta.get_int("prior.depth"),
+        meta.get_int("prior.kernel"), meta.get_int("prior.embed"), meta.get_int("prior.cond_channels"),
+        meta.get_int("prior.cond_blocks"), params, meta.get_int_or("prior.state.step", 0),
+        bits >= 0 ? fmt::format("{:.3f}", bits) : "null");
+  std::string out;
+  out += fmt::format("model            {}\n", path);
+  out += fmt::format("format version   {}.{}\n", lf.version_major, lf.version_minor);
+  out += fmt::format("checksum         {}\n", lf.checksum_ok ? "ok" : "MISMATCH (file is corrupt)");
+  out += fmt::format("fingerprint      {:016x}\n", lf.fingerprint);
+  out += fmt::format("kind             code prior ({} version {}) for the model {}\n",
+                     meta.get_string("prior.architecture"), meta.get_int("prior.version"),
+                     meta.get_string("prior.model_fingerprint"));
+  out += fmt::format("index maps       {} of {} codes{}, grids {} for a {}x{} image\n", layers,
+                     meta.get_int("prior.codes"), meta.get_int("prior.hierarchical") ? " (hierarchical)" : "",
+                     fmt::join(grids, " + "), meta.get_int("prior.image_width"), meta.get_int("prior.image_height"));
+  out += fmt::format("network          channels {}, depth {}, kernel {}, code embedding {}, conditioning {} channels x {} blocks\n",
+                     meta.get_int("prior.channels"), meta.get_int("prior.depth"), meta.get_int("prior.kernel"),
+                     meta.get_int("prior.embed"), meta.get_int("prior.cond_channels"), meta.get_int("prior.cond_blocks"));
+  out += fmt::format("parameters       {}\n", params);
+  if (meta.has("prior.state.step"))
+    out += fmt::format("trained          {} steps, data {}\n", meta.get_int("prior.state.step"),
+                       meta.get_string_or("prior.train.data", "?"));
+  if (bits >= 0)
+    out += fmt::format("held-out NLL     {:.1f} bits per image over {} images\n", bits,
+                       meta.get_int_or("prior.eval.images", 0));
+  return out;
+}
+
+}  // namespace
+
 std::string describe_model(const std::string& path, int width, int height, bool json) {
   LoadedModelFile lf = open_model_file(path, /*require_checksum=*/false);
   lf.file.metadata.set_name(path);
+  if (lf.file.metadata.has("prior.architecture") && !lf.file.metadata.has("hrvq.architecture"))
+    return describe_prior(path, lf, json);
   ModelConfig c = read_model_config(lf.file.metadata);
   HrvqModel net(c);
   int64_t params = 0;

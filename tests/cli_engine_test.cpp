@@ -51,6 +51,26 @@ TEST_F(CliEngine, InfoDescribesTheModel) {
   EXPECT_NE(j.out.find("\"raw_bits_per_position\":4.0000"), std::string::npos) << j.out;
 }
 
+// A code prior is described from its own keys: whose model it belongs to, its layout.
+TEST_F(CliEngine, InfoDescribesThePrior) {
+  const std::string prior = std::string(HRVQ_SOURCE_DIR) + "/models/mnist-prior.hrvqm";
+  const std::string model = std::string(HRVQ_SOURCE_DIR) + "/models/mnist.hrvqm";
+  auto m = test::run(kHrvq + " info --json " + model);
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const auto at = m.out.find("\"fingerprint\":\"");
+  ASSERT_NE(at, std::string::npos) << m.out;
+  const std::string fingerprint = m.out.substr(at + 15, 16);
+  auto r = test::run(kHrvq + " info " + prior);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("code prior"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("for the model " + fingerprint), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 of 8 codes (hierarchical), grids 7x7 + 7x7 + 7x7 for a 28x28 image"), std::string::npos) << r.out;
+  auto j = test::run(kHrvq + " info --json " + prior);
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_NE(j.out.find("\"kind\":\"prior\""), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("\"model_fingerprint\":\"" + fingerprint + "\""), std::string::npos) << j.out;
+}
+
 TEST_F(CliEngine, EvalReconJson) {
   auto r = test::run(kHrvq + " eval recon -m " + model_ + " --data " + data_ + " --subset 40:48 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
