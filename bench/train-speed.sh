@@ -28,14 +28,18 @@ print(sum(r['images_per_s'] for r in rows)/len(rows), int(open('$TMP/rss').read(
 read -r ips1 rss1 < <(hrvq_run 1)
 read -r ips2 rss2 < <(hrvq_run "$THREADS")
 read -r ips3 rss3 < <(hrvq_run 1 --upsample transpose)
+read -r ips4 rss4 < <(hrvq_run 1 --precision bf16)
 py=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_speed_pytorch.py "$THREADS" "$STEPS" 64)
+py_bf16=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_speed_pytorch.py "$THREADS" "$STEPS" 64 bf16)
 py_default=$(/usr/bin/python3 bench/train_speed_pytorch.py "$THREADS" "$STEPS" 64)
 echo "| run ($THREADS threads, batch 64, 32x32) | images/s | peak RSS (MiB) |"
 echo "|---|---|---|"
 printf "| hrvq, OpenBLAS 1 thread (default) | %.0f | %.0f |\n" "$ips1" "$rss1"
 printf "| hrvq, OpenBLAS %s threads | %.0f | %.0f |\n" "$THREADS" "$ips2" "$rss2"
 printf "| hrvq, OpenBLAS 1 thread, transposed-conv upsampling | %.0f | %.0f |\n" "$ips3" "$rss3"
+printf "| hrvq, --precision bf16 (autocast; quantizer fp32) | %.0f | %.0f |\n" "$ips4" "$rss4"
 /usr/bin/python3 -c "
-import json; a=json.loads('$py'); b=json.loads('$py_default')
+import json; a=json.loads('$py'); b=json.loads('$py_default'); c=json.loads('$py_bf16')
 print('| PyTorch eager, OPENBLAS_NUM_THREADS=1 | %.0f | %.0f |' % (a['images_per_s'], a['peak_rss_mib']))
+print('| PyTorch eager, bf16 autocast (quantizer fp32), OPENBLAS_NUM_THREADS=1 | %.0f | %.0f |' % (c['images_per_s'], c['peak_rss_mib']))
 print('| PyTorch eager, OpenBLAS default | %.0f | %.0f |' % (b['images_per_s'], b['peak_rss_mib']))"

@@ -10,6 +10,9 @@ import torch.nn.functional as F
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+# "bf16": encoder and decoder under CPU autocast, the quantizer and losses in fp32, as
+# hrvq train --precision bf16 runs them.
+bf16 = len(sys.argv) > 4 and sys.argv[4] == "bf16"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 C, R, D, N, M = 128, 32, 64, 3, 8
@@ -42,7 +45,9 @@ opt = torch.optim.Adam(params, lr=3e-4)
 
 
 def step(x):
-    z = enc(x - 0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        z = enc(x - 0.5)
+    z = z.float()
     zf = z.permute(0, 2, 3, 1).reshape(-1, D)
     xi, parent = zf, torch.zeros(zf.shape[0], dtype=torch.long)
     cb = com = 0
@@ -69,7 +74,9 @@ def step(x):
     cb = cb + F.mse_loss(ec, zf.detach())
     com = com + 0.25 * F.mse_loss(zf, ec.detach())
     q = zf + (ec - zf).detach()
-    y = dec(q.view(z.shape[0], z.shape[2], z.shape[3], D).permute(0, 3, 1, 2)) + 0.5
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = dec(q.view(z.shape[0], z.shape[2], z.shape[3], D).permute(0, 3, 1, 2))
+    y = y.float() + 0.5
     loss = F.mse_loss(y, x) + cb + com
     opt.zero_grad()
     loss.backward()

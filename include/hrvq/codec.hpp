@@ -36,8 +36,8 @@ struct CodecOptions {
   int tile = 512;
   // Images per forward pass in encode_batch / decode_batch.
   int batch = 8;
-  // Precision of the encoder and decoder networks. Bf16 is about twice as fast on CPUs
-  // with AVX-512 BF16 and costs about 0.01 dB (bench/codec-speed.sh); its codes can
+  // Precision of the encoder and decoder networks. Bf16 is 1.6-2x as fast on CPUs with
+  // AVX-512 BF16 and costs under 0.05 dB (bench/precision-speed.sh); its codes can
   // differ from fp32's at a few positions, so its files are valid but not byte-identical.
   Precision precision = Precision::Fp32;
   // Threads that entropy-code (and decode) one image's channel groups concurrently:

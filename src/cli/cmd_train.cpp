@@ -74,7 +74,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--log", a.options.log_path, "JSONL log (default OUTPUT.log.jsonl)");
   cmd->add_option("--grid", a.options.grid_path, "Reconstruction grid PNG (default OUTPUT.grid.png)");
   cmd->add_option("--device", a.options.device, "auto|cpu|cuda")->capture_default_str();
-  over(cmd->add_option("--precision", a.precision, "Network precision: fp32 | bf16 (autocast, fp32 weights and quantizer; ~2x faster on AVX-512 BF16 CPUs)")
+  over(cmd->add_option("--precision", a.precision, "Network precision: fp32 | bf16 (autocast, fp32 weights and quantizer; ~1.4x faster on AVX-512 BF16 CPUs)")
            ->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str(),
        [](TrainArgs& x) { x.options.precision = parse_precision(x.precision); });
   cmd->add_flag("--amp", a.options.amp, "Mixed precision on CUDA (as --precision bf16 there)");
