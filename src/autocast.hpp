@@ -3,6 +3,7 @@
 // and the quantizer stay fp32 (QuantizerPrecisionGuard). The autocast API changed in
 // LibTorch 2.4; this guard compiles against 1.13 and 2.x.
 #pragma once
+#include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/Device.h>
@@ -45,6 +46,20 @@ class Autocast {
   bool cuda_;
   bool enabled_;
 };
+
+// Whether `device` runs bf16 convolutions. oneDNN has them only on CPUs with AVX-512
+// (bw, vl, dq); elsewhere the first bf16 convolution would fail mid-run, so callers
+// probe once, before any work, and refuse with their own message.
+inline bool bf16_convolutions_available(c10::Device device) {
+  try {
+    at::NoGradGuard no_grad;
+    auto probe = at::ones({1, 1, 2, 2}, at::TensorOptions().dtype(at::kBFloat16).device(device));
+    (void)at::conv2d(probe, probe.slice(2, 0, 1).slice(3, 0, 1));
+    return true;
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
 
 // Inside an autocast region, runs what follows at the precision of its inputs: the code
 // search compares distances whose differences are far below bf16's resolution.

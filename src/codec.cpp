@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "autocast.hpp"
 #include "device.hpp"
 #include "hrvq/crc32.hpp"
 #include "hrvq/error.hpp"
@@ -379,16 +380,9 @@ Codec::Codec(const std::string& model_path, CodecOptions options) : impl_(std::m
   s.device = resolve_device(s.options.device);
   s.model = load_model(model_path, s.device);
   if (s.options.precision == Precision::Bf16) {
-    // oneDNN runs bf16 convolutions only on CPUs with AVX-512 (bw, vl, dq); elsewhere
-    // the first convolution would fail mid-file. Probe once, here.
-    try {
-      torch::NoGradGuard no_grad;
-      auto probe = torch::ones({1, 1, 2, 2}, torch::TensorOptions().dtype(torch::kBFloat16).device(s.device));
-      (void)torch::conv2d(probe, probe.slice(2, 0, 1).slice(3, 0, 1));
-    } catch (const c10::Error&) {
+    if (!bf16_convolutions_available(s.device))
       throw Error(fmt::format("{}: --precision bf16 needs a CPU with AVX-512 (or a CUDA device); this one has "
                               "no bf16 convolutions (use fp32)", model_path));
-    }
     s.model.net->set_network_dtype(torch::kBFloat16);
   }
   const ModelConfig& c = s.model.config;

@@ -198,17 +198,9 @@ TrainSummary train(const TrainOptions& options) {
     fmt::print(stderr, "hrvq: warning: --amp applies to CUDA only; training in fp32 on the CPU "
                        "(--precision bf16 for the CPU)\n");
   const bool use_amp = options.precision == Precision::Bf16 || (options.amp && device.is_cuda());
-  if (use_amp && !device.is_cuda()) {
-    // oneDNN has bf16 convolutions only on CPUs with AVX-512: refuse before any work.
-    try {
-      torch::NoGradGuard no_grad;
-      auto probe = torch::ones({1, 1, 2, 2}, torch::kBFloat16);
-      (void)torch::conv2d(probe, probe.slice(2, 0, 1).slice(3, 0, 1));
-    } catch (const c10::Error&) {
-      throw Error("--precision bf16 needs a CPU with AVX-512 (or a CUDA device); this one has no bf16 "
-                  "convolutions (use fp32)");
-    }
-  }
+  if (use_amp && !bf16_convolutions_available(device))
+    throw Error("--precision bf16 needs a CPU with AVX-512 (or a CUDA device); this one has no bf16 "
+                "convolutions (use fp32)");
 
   ModelConfig mc = options.model;
   TrainConfig tc = options.train;
