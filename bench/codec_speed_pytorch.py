@@ -165,8 +165,6 @@ class Codec(nn.Module):
         return locals_
 
     def encode(self, img, channels_last=False):
-        if self.bf16:
-            return self.encode_bf16(img)
         """img: (1, C, H, W) uint8. Returns the N = n*G local index maps (1, h, w) in map
         order (map j: layer j // G, group j % G)."""
         H, W = img.shape[2], img.shape[3]
@@ -176,6 +174,10 @@ class Codec(nn.Module):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         x = x - 0.5
+        if self.bf16:
+            # As hrvq --precision bf16: a bf16 channels-last encoder, fp32 from pre_quant on.
+            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            return self.search_maps(self.pre_quant(self.encoder(x).float()))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         z = self.pre_quant(self.encoder(x))
@@ -194,16 +196,6 @@ class Codec(nn.Module):
         self.bf16 = True
         self.encoder.to(torch.bfloat16)
         self.decoder.to(torch.bfloat16)
-
-    def encode_bf16(self, img):
-        H, W = img.shape[2], img.shape[3]
-        f = self.d
-        x = img.float() / 255
-        ph, pw = (f - H % f) % f, (f - W % f) % f
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        x = (x - 0.5).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        return self.search_maps(self.pre_quant(self.encoder(x).float()))
 
     # --- decode -------------------------------------------------------------------
     def decode(self, maps, H, W, channels_last=False, nchw=False):
