@@ -34,6 +34,14 @@ void init_runtime(int threads) {
 
 int runtime_threads() { return g_threads; }
 
+bool resolves_to_gpu(const std::string& device) {
+  try {
+    return resolve_device(device).is_cuda();
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 torch::Device resolve_device(const std::string& name) {
   bool cuda = torch::cuda::is_available();
   if (name == "auto") return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);

@@ -164,6 +164,33 @@ TEST_F(CliCodecTest, FolderModeAndSeveralModels) {
   EXPECT_NE(r.err.find("-o takes one input"), std::string::npos) << r.err;
 }
 
+// Without -j several inputs run in parallel (one job per compute thread); the files and
+// the decoded pixels must not depend on how the inputs were scheduled.
+TEST_F(CliCodecTest, ParallelDefaultWritesWhatOneJobWrites) {
+  std::vector<std::string> ins;
+  for (int i = 0; i < 5; ++i) ins.push_back(png("p" + std::to_string(i) + ".png", 12 + 4 * i, 20 - 2 * i, 3, 10 + i));
+  std::string list;
+  for (auto& in : ins) list += " " + in;
+  auto r = hrvq("--threads 2 encode -m " + model + list + " -d " + (dir / "par"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = hrvq("encode -j 1 -m " + model + list + " -d " + (dir / "one"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string streams;
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    EXPECT_EQ(slurp(dir / ("par/" + name + ".hrvq")), slurp(dir / ("one/" + name + ".hrvq"))) << name;
+    streams += " " + (dir / ("one/" + name + ".hrvq"));
+  }
+  r = hrvq("--threads 2 decode -m " + model + streams + " -d " + (dir / "dpar"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = hrvq("decode -j 1 -m " + model + streams + " -d " + (dir / "done"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "p" + std::to_string(i) + ".png";
+    EXPECT_EQ(read_image(dir / ("dpar/" + name)).pixels, read_image(dir / ("done/" + name)).pixels) << name;
+  }
+}
+
 TEST_F(CliCodecTest, StdinAndStdout) {
   std::string in = png("a.png", 10, 9);
   auto r = hrvq("encode - -o " + (dir / "file.hrvq"), in);

@@ -1,5 +1,6 @@
 // Process-wide compute setup, called once by programs before any work.
 #pragma once
+#include <string>
 
 namespace hrvq {
 
@@ -8,5 +9,8 @@ namespace hrvq {
 // (measured in bench/threads.sh).
 void init_runtime(int threads = 0);
 int runtime_threads();
+// Whether a device name (auto | cpu | cuda) means a GPU on this machine; false for a
+// name that is not a device (whoever uses it reports that).
+bool resolves_to_gpu(const std::string& device);
 
 }  // namespace hrvq

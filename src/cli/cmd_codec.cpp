@@ -25,6 +25,7 @@
 #include "hrvq/file_io.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/model_search.hpp"
+#include "hrvq/runtime.hpp"
 
 namespace hrvq::cli {
 
@@ -37,7 +38,7 @@ struct CommonArgs {
   std::string output;
   std::string dir;
   int layers = 0;
-  int jobs = 1;
+  int jobs = 0;  // 0: choose (jobs_for)
   bool force = false;
   std::string device = "auto";
   std::string precision = "fp32";
@@ -183,6 +184,21 @@ size_t run_chunked(const std::vector<std::string>& inputs, size_t chunk, const s
   return failures;
 }
 
+// Without -j: on a CPU with several inputs, one job per compute thread (--threads,
+// default one per core), each running torch on its share of them. Whole images in
+// parallel beat one image's convolutions split across the cores (bench/batch-speed.sh:
+// encode 1.1x, decode 1.2x on 2 cores), and one job's file reading and writing fills the
+// gaps of the others. One image, or a GPU (which wants batches): one job. Memory then
+// holds one image per job.
+int jobs_for(const CommonArgs& a) {
+  if (a.jobs > 0) return a.jobs;
+  if (a.inputs.size() < 2 || resolves_to_gpu(a.device)) return 1;
+  const int threads = runtime_threads();
+  const int jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), a.inputs.size()));
+  if (jobs > 1) init_runtime(std::max(1, threads / jobs));
+  return jobs;
+}
+
 [[noreturn]] void exit_failed() {
   std::fflush(stdout);
   std::fflush(stderr);
@@ -194,7 +210,10 @@ void add_common(CLI::App* cmd, CommonArgs& a) {
   cmd->add_option("-o,--output", a.output, "Output file ('-' is stdout); one input only");
   cmd->add_option("-d,--dir", a.dir, "Output folder: one file per input, named after it");
   cmd->add_option("--layers", a.layers, "Index maps to use, 1..n x G (default: all)")->check(CLI::Range(0, 64));
-  cmd->add_option("-j,--jobs", a.jobs, "Inputs processed in parallel")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("-j,--jobs", a.jobs,
+                  "Inputs processed in parallel (default: on a CPU with several inputs, one per compute thread, "
+                  "each on one thread; otherwise 1)")
+      ->check(CLI::Range(1, 256));
   cmd->add_flag("-f,--force", a.force, "Overwrite existing outputs");
   cmd->add_option("--device", a.device, "auto|cpu|cuda")->capture_default_str();
   cmd->add_option("--precision", a.precision, "Network precision: fp32 (reference) | bf16 (1.6-2x faster on AVX-512 BF16 CPUs, under 0.05 dB)")
@@ -240,6 +259,7 @@ void register_encode(CLI::App& app) {
     CodecOptions options;
     options.device = a.device;
     options.precision = parse_precision(a.precision);
+    a.jobs = jobs_for(a);
     if (a.jobs > 1) options.entropy_threads = 1;  // the cores are busy with other inputs
     options.warn = warn;
     const Codec codec(a.model.empty() ? default_model_path() : a.model, options);
@@ -349,6 +369,7 @@ void register_decode(CLI::App& app) {
     CodecOptions options;
     options.device = a.device;
     options.precision = parse_precision(a.precision);
+    a.jobs = jobs_for(a);
     if (a.jobs > 1) options.entropy_threads = 1;  // the cores are busy with other inputs
     options.warn = warn;
     ModelSet models(a.models, true, options);
