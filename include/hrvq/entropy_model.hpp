@@ -104,6 +104,18 @@ std::vector<uint8_t> encode_index_map_2d(const uint16_t* symbols, const uint32_t
 std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, const uint32_t* contexts, size_t count,
                                           size_t width, const LayerEntropyModel& model, Coder coder);
 
+// The same for a map of which only some positions are coded: those with present[k] != 0
+// (null: all), in raster order. Raw, zstd and rans code the present positions as one
+// packed sequence; rans-ctx keeps the map's geometry and reads an absent neighbour as it
+// reads one outside the map. This is what a spatially varying prefix length needs: a
+// position absent from map j holds no code there (decoded as 0). Memory is bounded by
+// `count`, as above.
+std::vector<uint8_t> encode_index_map_masked(const uint16_t* symbols, const uint32_t* contexts, const uint8_t* present,
+                                             size_t count, size_t width, const LayerEntropyModel& model, Coder coder);
+std::vector<uint16_t> decode_index_map_masked(const uint8_t* data, size_t size, const uint32_t* contexts,
+                                              const uint8_t* present, size_t count, size_t width,
+                                              const LayerEntropyModel& model, Coder coder);
+
 // HR bookkeeping: turns the contexts of layer i (parent global indices p_{i-1}) into
 // those of layer i+1, p_i = p_{i-1} * m + local_i, in place. Throws if a global index
 // would not fit in 32 bits.

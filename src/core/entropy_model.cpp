@@ -222,9 +222,10 @@ class NeighbourContexts {
   }
 
   // The table for position k of `symbols` (whose earlier entries are already known).
-  CdfView table(size_t k, const uint16_t* symbols, uint32_t base_context) {
-    const uint64_t left = k % width_ ? symbols[k - 1] : m_;
-    const uint64_t above = k >= width_ ? symbols[k - width_] : m_;
+  // A neighbour outside the map, or absent from it (present[] == 0), reads as m.
+  CdfView table(size_t k, const uint16_t* symbols, uint32_t base_context, const uint8_t* present = nullptr) {
+    const uint64_t left = k % width_ && (!present || present[k - 1]) ? symbols[k - 1] : m_;
+    const uint64_t above = k >= width_ && (!present || present[k - width_]) ? symbols[k - width_] : m_;
     const uint64_t key = (uint64_t{base_context} * (m_ + 1) + left) * (m_ + 1) + above;
     uint32_t entry;
     if (!flat_.empty()) {
@@ -362,6 +363,71 @@ std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, cons
     }
   }
   throw Error("unknown coder");
+}
+
+std::vector<uint8_t> encode_index_map_masked(const uint16_t* symbols, const uint32_t* contexts, const uint8_t* present,
+                                             size_t count, size_t width, const LayerEntropyModel& model, Coder coder) {
+  if (!present) return encode_index_map_2d(symbols, contexts, count, width, model, coder);
+  if (coder != Coder::RansCtx) {
+    // Position-independent coders: the present positions, packed in raster order.
+    std::vector<uint16_t> packed;
+    std::vector<uint32_t> packed_contexts;
+    for (size_t k = 0; k < count; ++k) {
+      if (!present[k]) continue;
+      packed.push_back(symbols[k]);
+      if (contexts) packed_contexts.push_back(contexts[k]);
+    }
+    return encode_index_map(packed.data(), contexts ? packed_contexts.data() : nullptr, packed.size(), model, coder);
+  }
+  const uint32_t m = model.num_symbols();
+  if (m == 0) throw Error("entropy model is empty");
+  if (count > 0 && !contexts) throw Error("rANS coding needs a context per position");
+  NeighbourContexts tables(model, width, count);
+  RansEncoder enc;
+  for (size_t k = 0; k < count; ++k) {
+    if (!present[k]) continue;
+    if (symbols[k] >= m) throw Error("index map holds an index >= m");
+    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
+    enc.put(symbols[k], tables.table(k, symbols, contexts[k], present));
+    tables.update(symbols[k]);
+  }
+  return enc.finish();
+}
+
+std::vector<uint16_t> decode_index_map_masked(const uint8_t* data, size_t size, const uint32_t* contexts,
+                                              const uint8_t* present, size_t count, size_t width,
+                                              const LayerEntropyModel& model, Coder coder) {
+  if (!present) return decode_index_map_2d(data, size, contexts, count, width, model, coder);
+  std::vector<uint16_t> out(count, 0);
+  if (coder != Coder::RansCtx) {
+    std::vector<uint32_t> packed_contexts;
+    size_t n = 0;
+    for (size_t k = 0; k < count; ++k) {
+      if (!present[k]) continue;
+      ++n;
+      if (contexts) packed_contexts.push_back(contexts[k]);
+    }
+    auto packed = decode_index_map(data, size, contexts ? packed_contexts.data() : nullptr, n, model, coder);
+    for (size_t k = 0, i = 0; k < count; ++k)
+      if (present[k]) out[k] = packed[i++];
+    return out;
+  }
+  const uint32_t m = model.num_symbols();
+  if (m == 0) throw Error("entropy model is empty");
+  size_t n = 0;
+  for (size_t k = 0; k < count; ++k) n += present[k] != 0;
+  if (size > max_encoded_size(coder, m, n)) throw Error("rANS stream corrupt (too long)");
+  if (n > 0 && !contexts) throw Error("rANS decoding needs a context per position");
+  NeighbourContexts tables(model, width, count);
+  RansDecoder dec(data, size);
+  for (size_t k = 0; k < count; ++k) {
+    if (!present[k]) continue;
+    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
+    out[k] = static_cast<uint16_t>(dec.get(tables.table(k, out.data(), contexts[k], present)));
+    tables.update(out[k]);
+  }
+  dec.finish();
+  return out;
 }
 
 void advance_hr_contexts(std::vector<uint32_t>& contexts, const std::vector<uint16_t>& local, uint32_t m) {
