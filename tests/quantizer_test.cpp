@@ -289,5 +289,30 @@ TEST(Quantizer, FusedSearchAgreesWithMatrixProducts) {
   EXPECT_FALSE(fused_search_applies(torch::randn({100, d}), x, 100)) << "flat K=100 belongs to BLAS";
 }
 
+// A large flat codebook is searched over blocks of codes (ResidualQuantizer's
+// select_codes); the code found must be the one argmin over all K distances finds,
+// up to float-rounding ties, and ties must keep the earlier code.
+TEST(Quantizer, BlockedFlatSearchIsTheWholeArgmin) {
+  torch::manual_seed(9);
+  const int64_t K = 1000, d = 16, N = 5000;
+  ResidualQuantizer q(QuantizerKind::Vq, 1, K, d, 0.25, 0.25, false, 0.99);
+  q->codebook(0).data().normal_();
+  auto x = torch::randn({N, d});
+  auto found = q->encode_codes(x)[0];
+  const auto& table = q->codebook(0);
+  auto dist = table.pow(2).sum(1).unsqueeze(0) - 2 * torch::matmul(x, table.t());
+  auto reference = dist.argmin(1);
+  auto differ = found.ne(reference).nonzero().view({-1});
+  EXPECT_LE(differ.size(0), N / 1000);
+  for (int64_t k = 0; k < differ.size(0); ++k) {
+    const int64_t p = differ[k].item<int64_t>();
+    const double a = dist[p][found[p]].item<double>(), b = dist[p][reference[p]].item<double>();
+    EXPECT_NEAR(a, b, 1e-4 * (1 + std::abs(b))) << "position " << p;
+  }
+  // Exact ties across blocks: every code the same vector, so code 0 wins everywhere.
+  q->codebook(0).data().copy_(torch::ones({K, d}));
+  EXPECT_EQ(q->encode_codes(x)[0].max().item<int64_t>(), 0);
+}
+
 }  // namespace
 }  // namespace hrvq
