@@ -22,14 +22,21 @@ the same bpp piecewise-linearly in log(bpp) (as bench/codec_report.py does).
 The model is read by bench/hrvqm.py and run by bench/codec_speed_pytorch.py's Codec.
 Run it on photos that are not BSDS500 test (the default is the validation split).
 
+--coder-bin build/masked_rate also measures every file's maps as hrvq's coders code
+them (rans-ctx and rans, payload bytes, encode_index_map_masked: absent positions are not
+coded and rans-ctx reads them as the border), and reports the gain on that rate too.
+
 Usage: adaptive_rate_study.py --model M --images DIR [--limit N] [--tile T]
-       [--decide pixels|latent] [--lambdas L,L,...] [--json FILE]
+       [--decide pixels|latent] [--lambdas L,L,...] [--coder-bin B] [--json FILE]
 """
 import argparse
 import glob
+import subprocess
+import tempfile
 import json
 import math
 import os
+import struct
 import sys
 
 import torch
@@ -49,6 +56,7 @@ def main():
     ap.add_argument("--decide", choices=("pixels", "latent"), default="pixels")
     ap.add_argument("--lambdas", default="")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--coder-bin")
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -93,6 +101,22 @@ def main():
 
     uniform = [[0.0, 0.0] for _ in range(N)]
     adaptive = {lam: [0.0, 0.0, [0] * (N + 1)] for lam in lambdas}
+    coded_uniform = [0.0] * N  # rans-ctx bpp (with --coder-bin)
+    coded_adaptive = {lam: 0.0 for lam in lambdas}
+    tmp = tempfile.mkdtemp()
+
+    def coded_bytes(maps, kmaps):
+        """rans-ctx payload bytes of the maps under each per-position k map."""
+        _, h, w = maps[0].shape
+        codes = torch.stack([mp.reshape(h, w) for mp in maps]).to(torch.int32).numpy().astype("<u2").tobytes()
+        files = []
+        for i, km in enumerate(kmaps):
+            path = os.path.join(tmp, f"{i}.bin")
+            with open(path, "wb") as fh:
+                fh.write(struct.pack("<III", N, h, w) + codes + km.to(torch.uint8).numpy().tobytes())
+            files.append(path)
+        out = subprocess.run([a.coder_bin, "--model", a.model] + files, check=True, capture_output=True, text=True).stdout
+        return [int(line.split()[1]) for line in out.strip().split("\n")]
     with torch.no_grad():
         for p in paths:
             im = peer.read_image(p, 3).float()
@@ -130,20 +154,30 @@ def main():
                     dist[k] = per_tile(((z - latents(maps, full)) ** 2).sum(1)[0].double(), 1)
                 rate[k] = per_tile(cum[k], 1)
             side = th * tw * math.log2(N + 1)
+            kmaps = {}
             for lam in lambdas:
                 kt = (dist + lam * rate)[1:].argmin(0) + 1
                 kmap = kt.repeat_interleave(T, 0).repeat_interleave(T, 1)[:h, :w]
+                kmaps[lam] = kmap
                 y = decode(latents(maps, kmap), H, W)
                 total = torch.gather(cum, 0, kmap.unsqueeze(0)).sum().item() + side
                 adaptive[lam][0] += psnr(y, im)
                 adaptive[lam][1] += total / (H * W)
                 for k in kt.reshape(-1).tolist():
                     adaptive[lam][2][k] += 1
+            if a.coder_bin:
+                got = coded_bytes(maps, [torch.full((h, w), k) for k in range(1, N + 1)] + [kmaps[lam] for lam in lambdas])
+                for k in range(N):
+                    coded_uniform[k] += 8 * got[k] / (H * W)
+                for i, lam in enumerate(lambdas):
+                    coded_adaptive[lam] += (8 * got[N + i] + side) / (H * W)
             print(f"adaptive_rate_study: {os.path.basename(p)}", file=sys.stderr, flush=True)
     P = len(paths)
     curve = [(b / P, q / P) for q, b in uniform]
 
-    def at(bpp):
+    coded_curve = [(b / P, q / P) for (q, _), b in zip(uniform, coded_uniform)]
+
+    def at(bpp, curve=curve):
         for (b0, p0), (b1, p1) in zip(curve, curve[1:]):
             if b0 <= bpp <= b1:
                 return p0 + (p1 - p0) * math.log(bpp / b0) / math.log(b1 / b0)
@@ -153,15 +187,30 @@ def main():
            "decide": a.decide, "rate": "static per-parent counts + log2(N+1) bits per tile",
            "uniform": [{"k": k + 1, "bpp": b, "psnr_db": q} for k, (b, q) in enumerate(curve)], "adaptive": []}
     print(f"{P} images, tiles of {T}x{T} latents ({T * f} px), decided on {a.decide}")
-    print("| lambda | bpp | PSNR (dB) | one k at that bpp | gain (dB) | tiles per k (1..N) |")
-    print("|---|---|---|---|---|---|")
+    coded = bool(a.coder_bin)
+    head = "| lambda | bpp | PSNR (dB) | one k at that bpp | gain (dB) |"
+    if coded:
+        head += " rans-ctx bpp | one k at that rans-ctx bpp | gain (dB) |"
+    print(head + " tiles per k (1..N) |")
+    print("|---" * (head.count("|") - 1 + 1) + "|")
+    def cell(u, q):
+        return ("n/a", "n/a") if u is None else (f"{u:.3f}", f"{q - u:+.3f}")
     for lam in lambdas:
         q, b, hist = adaptive[lam][0] / P, adaptive[lam][1] / P, adaptive[lam][2][1:]
         u = at(b)
-        res["adaptive"].append({"lambda": lam, "bpp": b, "psnr_db": q, "uniform_psnr_db_at_bpp": u,
-                                "gain_db": None if u is None else q - u, "tiles_per_k": hist})
-        print(f"| {lam:g} | {b:.4f} | {q:.3f} | {'n/a' if u is None else f'{u:.3f}'} | "
-              f"{'n/a' if u is None else f'{q - u:+.3f}'} | {' '.join(map(str, hist))} |")
+        row = {"lambda": lam, "bpp": b, "psnr_db": q, "uniform_psnr_db_at_bpp": u,
+               "gain_db": None if u is None else q - u, "tiles_per_k": hist}
+        line = f"| {lam:g} | {b:.4f} | {q:.3f} | {cell(u, q)[0]} | {cell(u, q)[1]} |"
+        if coded:
+            cb = coded_adaptive[lam] / P
+            cu = at(cb, coded_curve)
+            row.update({"rans_ctx_bpp": cb, "uniform_psnr_db_at_rans_ctx_bpp": cu,
+                        "rans_ctx_gain_db": None if cu is None else q - cu})
+            line += f" {cb:.4f} | {cell(cu, q)[0]} | {cell(cu, q)[1]} |"
+        res["adaptive"].append(row)
+        print(line + f" {' '.join(map(str, hist))} |")
+    if coded:
+        res["uniform_rans_ctx"] = [{"k": k + 1, "bpp": b, "psnr_db": q} for k, (b, q) in enumerate(coded_curve)]
     if a.json:
         with open(a.json, "w") as fh:
             fh.write(json.dumps(res, indent=1) + "\n")
