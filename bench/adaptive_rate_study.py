@@ -9,7 +9,8 @@ network is the bundled one, unchanged; the encoder's codes are the greedy ones.
 
   R_t(k): bits of maps 0..k-1 at the tile's positions under the model's static
           per-parent code counts (what the "rans" coder spends; rans-ctx spends 8-40%
-          less), plus log2(N+1) uncoded bits per tile for its k.
+          less); the file also pays the tiles' k: log2(N+1) uncoded bits per tile, or
+          (--side zlib) the zlib -9 size of the k bytes.
   D_t(k): --decide pixels: squared error of the tile's pixels in the image decoded
           with one k everywhere (N decodes per image; tile boundaries ignored when
           deciding, not when measuring); --decide latent: squared error between the
@@ -31,13 +32,14 @@ Usage: adaptive_rate_study.py --model M --images DIR [--limit N] [--tile T]
 """
 import argparse
 import glob
-import subprocess
-import tempfile
 import json
 import math
 import os
 import struct
+import subprocess
 import sys
+import tempfile
+import zlib
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +58,8 @@ def main():
     ap.add_argument("--decide", choices=("pixels", "latent"), default="pixels")
     ap.add_argument("--lambdas", default="")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--side", choices=("uncoded", "zlib"), default="uncoded",
+                    help="bits of the tiles' k: log2(N+1) each, or their zlib -9 size")
     ap.add_argument("--coder-bin")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -153,14 +157,17 @@ def main():
                 else:
                     dist[k] = per_tile(((z - latents(maps, full)) ** 2).sum(1)[0].double(), 1)
                 rate[k] = per_tile(cum[k], 1)
-            side = th * tw * math.log2(N + 1)
-            kmaps = {}
+            kmaps, sides = {}, {}
             for lam in lambdas:
                 kt = (dist + lam * rate)[1:].argmin(0) + 1
                 kmap = kt.repeat_interleave(T, 0).repeat_interleave(T, 1)[:h, :w]
                 kmaps[lam] = kmap
+                # The tiles' k: uncoded (log2(N+1) bits each) or deflated (zlib level 9, as
+                # a stand-in for the zstd a format would use), whichever --side says.
+                sides[lam] = (th * tw * math.log2(N + 1) if a.side == "uncoded" else
+                              8 * len(zlib.compress(kt.to(torch.uint8).numpy().tobytes(), 9)))
                 y = decode(latents(maps, kmap), H, W)
-                total = torch.gather(cum, 0, kmap.unsqueeze(0)).sum().item() + side
+                total = torch.gather(cum, 0, kmap.unsqueeze(0)).sum().item() + sides[lam]
                 adaptive[lam][0] += psnr(y, im)
                 adaptive[lam][1] += total / (H * W)
                 for k in kt.reshape(-1).tolist():
@@ -170,7 +177,7 @@ def main():
                 for k in range(N):
                     coded_uniform[k] += 8 * got[k] / (H * W)
                 for i, lam in enumerate(lambdas):
-                    coded_adaptive[lam] += (8 * got[N + i] + side) / (H * W)
+                    coded_adaptive[lam] += (8 * got[N + i] + sides[lam]) / (H * W)
             print(f"adaptive_rate_study: {os.path.basename(p)}", file=sys.stderr, flush=True)
     P = len(paths)
     curve = [(b / P, q / P) for q, b in uniform]
@@ -184,9 +191,10 @@ def main():
         return None
 
     res = {"model": a.model, "images": P, "image_dir": a.images, "tile_latents": T, "tile_pixels": T * f,
-           "decide": a.decide, "rate": "static per-parent counts + log2(N+1) bits per tile",
+           "decide": a.decide, "side": a.side,
+           "rate": "static per-parent counts + the tiles' k (" + a.side + ")",
            "uniform": [{"k": k + 1, "bpp": b, "psnr_db": q} for k, (b, q) in enumerate(curve)], "adaptive": []}
-    print(f"{P} images, tiles of {T}x{T} latents ({T * f} px), decided on {a.decide}")
+    print(f"{P} images, tiles of {T}x{T} latents ({T * f} px), decided on {a.decide}, tiles' k {a.side}")
     coded = bool(a.coder_bin)
     head = "| lambda | bpp | PSNR (dB) | one k at that bpp | gain (dB) |"
     if coded:
