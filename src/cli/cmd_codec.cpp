@@ -187,7 +187,7 @@ size_t run_chunked(const std::vector<std::string>& inputs, size_t chunk, const s
 // Without -j: on a CPU with several inputs, one job per compute thread (--threads,
 // default one per core), each running torch on its share of them. Whole images in
 // parallel beat one image's convolutions split across the cores (bench/batch-speed.sh:
-// encode 1.1x, decode 1.2x on 2 cores), and one job's file reading and writing fills the
+// encode 1.35x, decode 1.2x over -j 1 on 2 cores), and one job's file reading and writing fills the
 // gaps of the others. One image, or a GPU (which wants batches): one job. Memory then
 // holds one image per job.
 int jobs_for(const CommonArgs& a) {
