@@ -1,7 +1,6 @@
 #include "hrvq/entropy_model.hpp"
 
 #include <deque>
-#include <memory>
 #include <unordered_map>
 
 #include <zstd.h>
@@ -285,6 +284,43 @@ class NeighbourContexts {
   uint32_t current_ = 0;
 };
 
+// rans-ctx over the positions with present[k] != 0 (every position when present is
+// null), in raster order: the one loop behind the full and the masked coders.
+std::vector<uint8_t> encode_rans_ctx(const uint16_t* symbols, const uint32_t* contexts, const uint8_t* present,
+                                     size_t count, size_t width, const LayerEntropyModel& model) {
+  NeighbourContexts tables(model, width, count);
+  RansEncoder enc;
+  for (size_t k = 0; k < count; ++k) {
+    if (present && !present[k]) continue;
+    if (symbols[k] >= model.num_symbols()) throw Error("index map holds an index >= m");
+    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
+    enc.put(symbols[k], tables.table(k, symbols, contexts[k], present));
+    tables.update(symbols[k]);
+  }
+  return enc.finish();
+}
+
+// The inverse; an absent position decodes as 0. A few bytes can legitimately expand to
+// many symbols, so the payload size does not bound `count`; growing as we go keeps
+// garbage that fails early cheap.
+std::vector<uint16_t> decode_rans_ctx(const uint8_t* data, size_t size, const uint32_t* contexts,
+                                      const uint8_t* present, size_t count, size_t width,
+                                      const LayerEntropyModel& model) {
+  NeighbourContexts tables(model, width, count);
+  RansDecoder dec(data, size);
+  std::vector<uint16_t> out;
+  out.reserve(std::min<size_t>(count, size_t{1} << 20));
+  for (size_t k = 0; k < count; ++k) {
+    out.push_back(0);  // the slot table() may read as "left" is never k itself
+    if (present && !present[k]) continue;
+    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
+    out[k] = static_cast<uint16_t>(dec.get(tables.table(k, out.data(), contexts[k], present)));
+    tables.update(out[k]);
+  }
+  dec.finish();
+  return out;
+}
+
 }  // namespace
 
 std::vector<uint8_t> encode_index_map(const uint16_t* symbols, const uint32_t* contexts, size_t count,
@@ -316,16 +352,7 @@ std::vector<uint8_t> encode_index_map_2d(const uint16_t* symbols, const uint32_t
       }
       return enc.finish();
     }
-    case Coder::RansCtx: {
-      NeighbourContexts tables(model, width, count);
-      RansEncoder enc;
-      for (size_t k = 0; k < count; ++k) {
-        if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-        enc.put(symbols[k], tables.table(k, symbols, contexts[k]));
-        tables.update(symbols[k]);
-      }
-      return enc.finish();
-    }
+    case Coder::RansCtx: return encode_rans_ctx(symbols, contexts, nullptr, count, width, model);
   }
   throw Error("unknown coder");
 }
@@ -341,22 +368,14 @@ std::vector<uint16_t> decode_index_map_2d(const uint8_t* data, size_t size, cons
     case Coder::RansCtx: {
       if (size > max_encoded_size(coder, m, count)) throw Error("rANS stream corrupt (too long)");
       if (count > 0 && !contexts) throw Error("rANS decoding needs a context per position");
-      std::unique_ptr<NeighbourContexts> tables;
-      if (coder == Coder::RansCtx) tables = std::make_unique<NeighbourContexts>(model, width, count);
+      if (coder == Coder::RansCtx) return decode_rans_ctx(data, size, contexts, nullptr, count, width, model);
       RansDecoder dec(data, size);
-      // A few bytes can legitimately expand to many symbols, so the payload size does
-      // not bound `count`; growing as we go keeps garbage that fails early cheap.
+      // As in decode_rans_ctx: grown as we go, not sized from `count`.
       std::vector<uint16_t> out;
       out.reserve(std::min<size_t>(count, size_t{1} << 20));
       for (size_t k = 0; k < count; ++k) {
         if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-        if (tables) {
-          out.push_back(0);  // the slot table() may read as "left" is never k itself
-          out[k] = static_cast<uint16_t>(dec.get(tables->table(k, out.data(), contexts[k])));
-          tables->update(out[k]);
-        } else {
-          out.push_back(static_cast<uint16_t>(dec.get(model.cdf(contexts[k]))));
-        }
+        out.push_back(static_cast<uint16_t>(dec.get(model.cdf(contexts[k]))));
       }
       dec.finish();
       return out;
@@ -379,27 +398,17 @@ std::vector<uint8_t> encode_index_map_masked(const uint16_t* symbols, const uint
     }
     return encode_index_map(packed.data(), contexts ? packed_contexts.data() : nullptr, packed.size(), model, coder);
   }
-  const uint32_t m = model.num_symbols();
-  if (m == 0) throw Error("entropy model is empty");
+  if (model.num_symbols() == 0) throw Error("entropy model is empty");
   if (count > 0 && !contexts) throw Error("rANS coding needs a context per position");
-  NeighbourContexts tables(model, width, count);
-  RansEncoder enc;
-  for (size_t k = 0; k < count; ++k) {
-    if (!present[k]) continue;
-    if (symbols[k] >= m) throw Error("index map holds an index >= m");
-    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-    enc.put(symbols[k], tables.table(k, symbols, contexts[k], present));
-    tables.update(symbols[k]);
-  }
-  return enc.finish();
+  return encode_rans_ctx(symbols, contexts, present, count, width, model);
 }
 
 std::vector<uint16_t> decode_index_map_masked(const uint8_t* data, size_t size, const uint32_t* contexts,
                                               const uint8_t* present, size_t count, size_t width,
                                               const LayerEntropyModel& model, Coder coder) {
   if (!present) return decode_index_map_2d(data, size, contexts, count, width, model, coder);
-  std::vector<uint16_t> out(count, 0);
   if (coder != Coder::RansCtx) {
+    std::vector<uint16_t> out(count, 0);
     std::vector<uint32_t> packed_contexts;
     size_t n = 0;
     for (size_t k = 0; k < count; ++k) {
@@ -418,16 +427,7 @@ std::vector<uint16_t> decode_index_map_masked(const uint8_t* data, size_t size, 
   for (size_t k = 0; k < count; ++k) n += present[k] != 0;
   if (size > max_encoded_size(coder, m, n)) throw Error("rANS stream corrupt (too long)");
   if (n > 0 && !contexts) throw Error("rANS decoding needs a context per position");
-  NeighbourContexts tables(model, width, count);
-  RansDecoder dec(data, size);
-  for (size_t k = 0; k < count; ++k) {
-    if (!present[k]) continue;
-    if (contexts[k] >= model.num_contexts()) throw Error("index map context out of range");
-    out[k] = static_cast<uint16_t>(dec.get(tables.table(k, out.data(), contexts[k], present)));
-    tables.update(out[k]);
-  }
-  dec.finish();
-  return out;
+  return decode_rans_ctx(data, size, contexts, present, count, width, model);
 }
 
 void advance_hr_contexts(std::vector<uint32_t>& contexts, const std::vector<uint16_t>& local, uint32_t m) {
