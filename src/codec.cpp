@@ -2,6 +2,7 @@
 #include "hrvq/codec.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/map_contexts.hpp"
+#include "hrvq/tile_rate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <tuple>
 
@@ -194,6 +196,11 @@ struct Codec::Impl {
       im.pixels.assign(static_cast<size_t>(W * H * C), 0);
     }
     const int64_t px_per_unit = align * d;
+    // Depths per finest position, when any image of the group has a depth map.
+    std::vector<std::vector<uint8_t>> depths;
+    if (std::any_of(group.begin(), group.end(), [](const IndexMaps* g) { return !g->depth.empty(); }))
+      for (const IndexMaps* g : group)
+        depths.push_back(position_depths(g->depth, g->cols.back(), g->rows.back(), static_cast<unsigned>(k)));
     HrvqModel m = net();
     for (const auto& sy : spans_y) {
       for (const auto& sx : spans_x) {
@@ -211,13 +218,24 @@ struct Codec::Impl {
           }
           maps.push_back(t);
         }
+        torch::Tensor depth;
+        if (!depths.empty()) {
+          const int64_t mw = (sx.in_end - sx.in_begin) * align, mh = (sy.in_end - sy.in_begin) * align;
+          const int64_t gx = sx.in_begin * align, gy = sy.in_begin * align, cols = grid.back().second;
+          depth = torch::empty({B, mh, mw}, torch::kUInt8);
+          uint8_t* p = depth.data_ptr<uint8_t>();
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t y = 0; y < mh; ++y)
+              for (int64_t x = 0; x < mw; ++x) *p++ = depths[b][(gy + y) * cols + gx + x];
+        }
         const int64_t tw = (sx.in_end - sx.in_begin) * px_per_unit, th = (sy.in_end - sy.in_begin) * px_per_unit;
         torch::Tensor pixels;
         {
           auto lock = device_lock();
           for (auto& t : maps) t = t.to(device);
+          if (depth.defined()) depth = depth.to(device);
           // Rounded as tensor_to_image does, so tiled and whole-image output agree.
-          pixels = m->decode(maps, k, th, tw).clamp(0, 1).mul(255.0).round().to(torch::kUInt8).to(torch::kCPU);
+          pixels = m->decode(maps, k, th, tw, depth).clamp(0, 1).mul(255.0).round().to(torch::kUInt8).to(torch::kCPU);
         }
         pixels = pixels.permute({0, 2, 3, 1}).contiguous();  // (B, th, tw, C)
         const uint8_t* src = pixels.data_ptr<uint8_t>();
@@ -239,7 +257,7 @@ struct Codec::Impl {
                                               "(use --coder zstd or raw)", path, coder_name(coder))));
   }
 
-  BitstreamHeader header_for(const IndexMaps& maps, int k, Coder coder) const {
+  BitstreamHeader header_for(const IndexMaps& maps, int k, Coder coder, uint32_t depth_tile = 0) const {
     BitstreamHeader h;
     h.model_fingerprint = model.file.fingerprint;
     h.width = maps.width;
@@ -254,6 +272,7 @@ struct Codec::Impl {
     h.layers = static_cast<uint8_t>(model.config.num_layers());
     h.groups = static_cast<uint8_t>(model.config.groups);
     h.layers_present = static_cast<uint8_t>(k);
+    h.depth_tile = static_cast<uint8_t>(depth_tile);
     return h;
   }
 
@@ -266,21 +285,147 @@ struct Codec::Impl {
 
   // Every map's segment: map j's coding depends only on maps before it, so the file of
   // the first k maps is the header followed by the first k of these.
-  std::vector<std::vector<uint8_t>> code_segments(const IndexMaps& maps, int k, Coder coder) const {
+  std::vector<std::vector<uint8_t>> code_segments(const IndexMaps& maps, int k, Coder coder,
+                                                  const std::vector<uint8_t>* depth = nullptr) const {
     std::vector<std::vector<uint16_t>> prefix(maps.maps.begin(), maps.maps.begin() + k);
     return encode_index_maps(prefix, maps.cols, entropy, model.config.quantizer == QuantizerKind::Hr,
                              static_cast<unsigned>(model.config.groups), static_cast<uint32_t>(model.config.codes), coder,
-                             entropy_threads);
+                             entropy_threads, depth);
+  }
+
+  // The file of a depth map: its deepest tile sets the maps written.
+  std::vector<uint8_t> pack_depth(const IndexMaps& maps, const DepthMap& depth, Coder coder) const {
+    const int k = *std::max_element(depth.depth.begin(), depth.depth.end());
+    const auto per_position = position_depths(depth, maps.cols.back(), maps.rows.back(), static_cast<unsigned>(k));
+    return write_bitstream(header_for(maps, k, coder, depth.tile), code_segments(maps, k, coder, &per_position), depth);
   }
 
   std::vector<uint8_t> pack(const IndexMaps& maps, int k, Coder coder) const {
     return write_bitstream(header_for(maps, k, coder), code_segments(maps, k, coder));
   }
 
+  // The file for one image under a rate target with a depth map (EncodeOptions::depth_tile):
+  // the target is first read as a uniform depth k0 (and, except for --psnr, a byte
+  // budget), the image is decoded at the uniform depths around k0, and lambda is searched
+  // so that the per-tile choice meets the target. When the choice does not beat the
+  // uniform file by its own measure, the uniform file is written instead.
+  std::vector<uint8_t> pack_adaptive(const IndexMaps& maps, const Image& image, const EncodeOptions& o,
+                                     const std::string& name) const {
+    const int n = model.config.num_layers();
+    const auto segments = code_segments(maps, n, o.coder);
+    std::vector<size_t> sizes;  // sizes[k - 1]: bytes of the uniform file of k maps
+    size_t total = kBitstreamHeaderSize;
+    for (const auto& seg : segments) sizes.push_back(total += kSegmentHeaderSize + seg.size());
+    auto uniform = [&](int k) {
+      std::vector<std::vector<uint8_t>> prefix(segments.begin(), segments.begin() + k);
+      return write_bitstream(header_for(maps, k, o.coder), prefix);
+    };
+    const uint32_t tile = static_cast<uint32_t>(o.depth_tile), gw = maps.cols.back(), gh = maps.rows.back();
+    const uint32_t tiles_x = (gw + tile - 1) / tile, tiles_y = (gh + tile - 1) / tile;
+    const double samples = double(maps.width) * maps.height * image.channels;
+    // Only each tile's error is kept per depth, so memory does not grow with the
+    // number of depths tried.
+    std::map<int, std::vector<double>> sse_at;
+    auto sse_of = [&](int k) -> const std::vector<double>& {
+      auto it = sse_at.find(k);
+      if (it == sse_at.end())
+        it = sse_at.emplace(k, tile_sse(image, synthesize_group({&maps}, k)[0], tile * static_cast<uint32_t>(d), tiles_x,
+                                        tiles_y)).first;
+      return it->second;
+    };
+    auto psnr_of_sse = [&](double sse) {
+      return sse <= 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(255.0 * 255.0 * samples / sse);
+    };
+    auto sum = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); };
+
+    int k0 = n;
+    double budget = 0;
+    const bool by_psnr = o.rate.kind == RateTarget::Kind::Psnr && o.layers == 0;
+    if (o.layers != 0 || o.rate.kind == RateTarget::Kind::Layers) {
+      k0 = layers_to_write(o.layers != 0 ? o.layers : static_cast<int>(o.rate.value), name);
+    } else if (o.rate.kind == RateTarget::Kind::Quality) {
+      k0 = layers_for_quality(static_cast<int>(o.rate.value), n);
+    } else if (o.rate.kind == RateTarget::Kind::Bpp) {
+      budget = o.rate.value * double(maps.width) * maps.height / 8.0;
+      k0 = layers_for_size(sizes, budget);
+      if (k0 == 0)
+        throw Error(with_name(name, fmt::format("cannot meet --bpp {:g}: the smallest file this model makes is {:.4f} bpp",
+                                                o.rate.value, 8.0 * sizes[0] / (double(maps.width) * maps.height))));
+    } else if (by_psnr) {
+      bool reached = false;
+      k0 = layers_for_psnr(n, o.rate.value, [&](int j) { return psnr_of_sse(sum(sse_of(j))); }, &reached);
+      if (!reached) {
+        if (options.warn)
+          options.warn(with_name(name, fmt::format("--psnr {:g} is out of reach: wrote the top rate ({} maps, {:.2f} dB)",
+                                                   o.rate.value, n, psnr_of_sse(sum(sse_of(n))))));
+        return uniform(n);
+      }
+    }
+    if (budget == 0) budget = double(sizes[k0 - 1]);
+    const int lo = std::max(1, k0 - 4), hi = std::min(n, k0 + 4);
+    if (lo == hi || (!by_psnr && k0 == n)) return uniform(k0);  // nothing to trade
+
+    TileCosts costs;
+    costs.tiles = size_t(tiles_x) * tiles_y;
+    for (int k = lo; k <= hi; ++k) costs.depths.push_back(k);
+    costs.sse.resize(costs.tiles * costs.depths.size());
+    for (size_t c = 0; c < costs.depths.size(); ++c) {
+      const auto& e = sse_of(costs.depths[c]);
+      for (size_t t = 0; t < costs.tiles; ++t) costs.sse[t * costs.depths.size() + c] = e[t];
+    }
+    std::vector<std::vector<float>> bits;
+    if (has_counts) {
+      std::vector<std::vector<uint16_t>> prefix(maps.maps.begin(), maps.maps.begin() + hi);
+      bits = position_bits(prefix, entropy, model.config.quantizer == QuantizerKind::Hr,
+                           static_cast<unsigned>(model.config.groups), static_cast<uint32_t>(model.config.codes));
+    } else {  // raw or zstd: every code costs about its raw bits
+      bits.assign(static_cast<size_t>(hi), std::vector<float>(size_t(gw) * gh,
+                                                               float(raw_bits_per_symbol(uint32_t(model.config.codes)))));
+    }
+    costs.bits = tile_bits(bits, gw, gh, tile, costs.depths);
+    auto depth_map_for = [&](double lambda) {
+      DepthMap map = make_depth_map(gw, gh, tile, 1);
+      map.depth = choose_depths(costs, lambda);
+      return map;
+    };
+    // lambda trades squared 8-bit error against bits; photos' useful range is about
+    // 10..10^4 (docs/adaptive-rate-study.md), the search spans far more.
+    constexpr double kLambdaLo = 1e-2, kLambdaHi = 1e7;
+    constexpr int kProbes = 16;
+    const double uniform_sse = sum(sse_of(k0));
+    if (!by_psnr) {
+      std::vector<uint8_t> best;
+      double best_lambda = 0;
+      smallest_lambda(kLambdaLo, kLambdaHi, kProbes, [&](double lambda) {
+        auto file = pack_depth(maps, depth_map_for(lambda), o.coder);
+        if (double(file.size()) > budget) return false;
+        if (best.empty() || lambda < best_lambda) best = std::move(file), best_lambda = lambda;
+        return true;
+      });
+      if (best.empty() || choice_sse(costs, depth_map_for(best_lambda).depth) >= uniform_sse) return uniform(k0);
+      return best;
+    }
+    // --psnr: the largest lambda (the smallest file) whose estimated error is within the
+    // target, searched as the smallest 1 / lambda; then checked by decoding it.
+    const double target_sse = samples * 255.0 * 255.0 / std::pow(10.0, o.rate.value / 10.0);
+    const double mu = smallest_lambda(1.0 / kLambdaHi, 1.0 / kLambdaLo, kProbes, [&](double m) {
+      return choice_sse(costs, choose_depths(costs, 1.0 / m)) <= target_sse;
+    });
+    IndexMaps mixed = maps;
+    mixed.depth = depth_map_for(1.0 / mu);
+    auto file = pack_depth(maps, mixed.depth, o.coder);
+    if (file.size() >= sizes[k0 - 1]) return uniform(k0);
+    mixed.maps.resize(static_cast<size_t>(*std::max_element(mixed.depth.depth.begin(), mixed.depth.depth.end())));
+    if (psnr(image, synthesize_group({&mixed}, static_cast<int>(mixed.maps.size()))[0]) < o.rate.value) return uniform(k0);
+    return file;
+  }
+
   // The file for one image under a rate target.
   std::vector<uint8_t> pack_for_target(const IndexMaps& maps, const Image& image, const EncodeOptions& o,
                                        const std::string& name) const {
     const int n = model.config.num_layers();
+    if (o.depth_tile > 0 && (o.layers != 0 || o.rate.kind != RateTarget::Kind::All))
+      return pack_adaptive(maps, image, o, name);
     if (o.layers != 0 || o.rate.kind == RateTarget::Kind::All || o.rate.kind == RateTarget::Kind::Layers) {
       const int k = o.layers != 0 ? o.layers
                     : o.rate.kind == RateTarget::Kind::Layers ? static_cast<int>(o.rate.value) : 0;
@@ -344,6 +489,11 @@ struct Codec::Impl {
       throw Error(with_name(name, "header's latent grid does not match the model's"));
     const bool rans = h.coder == Coder::Rans || h.coder == Coder::RansCtx;
     const unsigned G = static_cast<unsigned>(c.groups);
+    std::vector<uint8_t> depth;  // per position, when the file has a depth map
+    if (!parsed.depth.empty()) {
+      maps.depth = parsed.depth;
+      depth = position_depths(parsed.depth, h.grid_w, h.grid_h, static_cast<unsigned>(k));
+    }
     MapContexts contexts(c.quantizer == QuantizerKind::Hr, G);
     maps.maps.resize(static_cast<size_t>(k));
     // Each group's maps are one chain; the groups decode concurrently. The error
@@ -356,7 +506,13 @@ struct Codec::Impl {
         const uint32_t* ctx = rans ? contexts.for_map(static_cast<unsigned>(l), count) : nullptr;
         const auto& seg = parsed.segments[l];
         try {
-          maps.maps[l] = decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder);
+          if (depth.empty()) {
+            maps.maps[l] = decode_index_map_2d(seg.data(), seg.size(), ctx, count, maps.cols[l], entropy[l], h.coder);
+          } else {
+            const auto present = present_in_map(depth, static_cast<unsigned>(l));
+            maps.maps[l] = decode_index_map_masked(seg.data(), seg.size(), ctx, present.data(), count, maps.cols[l],
+                                                   entropy[l], h.coder);
+          }
         } catch (const Error& e) {
           failed_at[g] = l;
           why[g] = e.what();
@@ -443,6 +599,14 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
   auto name_of = [&](size_t i) { return i < names.size() && !names[i].empty() ? names[i] : options.name; };
   impl_->layers_to_write(options.layers, options.name);  // rejects an impossible --layers before any work
   impl_->check_coder(options.coder, options.name);
+  if (options.depth_tile < 0 || options.depth_tile > static_cast<int>(kMaxDepthTile))
+    throw Error(with_name(options.name, fmt::format("depth tile {} is outside 1..{}", options.depth_tile, kMaxDepthTile)));
+  if (options.depth_tile > 0) {
+    const auto q = impl_->model.config.quantizer;
+    if (q != QuantizerKind::Hr && q != QuantizerKind::Rvq)
+      throw Error(with_name(options.name, fmt::format("--adaptive needs an hr or rvq model; {} is {}", impl_->path,
+                                                      q == QuantizerKind::Vq ? "vq" : "vq2")));
+  }
   if (options.beam < 1 || options.beam > 64)
     throw Error(with_name(options.name, fmt::format("beam width {} is outside 1..64", options.beam)));
   if (!(options.rdo_lambda >= 0)) throw Error(with_name(options.name, "--rdo must be >= 0"));

@@ -194,12 +194,14 @@ CodeMaps HrvqModelImpl::encode(const torch::Tensor& images, int beam, const std:
   return maps;
 }
 
-torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width) {
+torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width,
+                                    const torch::Tensor& depth) {
   torch::NoGradGuard no_grad;
-  auto vectors_of = [](const ResidualQuantizer& q, const std::vector<torch::Tensor>& maps, int k) {
+  auto vectors_of = [](const ResidualQuantizer& q, const std::vector<torch::Tensor>& maps, int k,
+                       const std::vector<torch::Tensor>& keep = {}) {
     std::vector<torch::Tensor> flat;
     for (auto& m : maps) flat.push_back(m.reshape({-1}));
-    auto sum = q->lookup(flat, k);
+    auto sum = keep.empty() ? q->lookup(flat, k) : q->lookup(flat, keep);
     const auto& m = maps[0];
     return sum.view({m.size(0), m.size(1), m.size(2), -1}).permute({0, 3, 1, 2});
   };
@@ -216,14 +218,17 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
     const int G = static_cast<int>(groups_.size());
     std::vector<torch::Tensor> parts;
     for (int g = 0; g < G; ++g) {
-      std::vector<torch::Tensor> group_maps;
-      for (int j = g; j < k; j += G) group_maps.push_back(codes[j]);
+      std::vector<torch::Tensor> group_maps, keep;
+      for (int j = g; j < k; j += G) {
+        group_maps.push_back(codes[j]);
+        if (depth.defined()) keep.push_back(depth.gt(j).reshape({-1}));
+      }
       if (group_maps.empty()) {
         const auto& m = codes.at(0);
         parts.push_back(torch::zeros({m.size(0), config_.embed_dim / G, m.size(1), m.size(2)},
                                      groups_[g]->codebook(0).options()));
       } else {
-        parts.push_back(vectors_of(groups_[g], group_maps, 0));
+        parts.push_back(vectors_of(groups_[g], group_maps, 0, keep));
       }
     }
     decoder_input = G == 1 ? parts[0] : torch::cat(parts, 1);

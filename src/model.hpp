@@ -35,8 +35,10 @@ class HrvqModelImpl : public torch::nn::Module {
   // greedily; the decoder reads the result like any other code maps.
   // With costs (one per group), codes are chosen by distortion + lambda * bits.
   CodeMaps encode(const torch::Tensor& images, int beam = 1, const std::vector<CodeCosts>* costs = nullptr);
-  // Images of `height` x `width` from the code maps of the padded grid.
-  torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width);
+  // Images of `height` x `width` from the code maps of the padded grid. With `depth`
+  // (hr, rvq: (B, h, w) integers on the finest grid), map j counts only where depth > j.
+  torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width,
+                       const torch::Tensor& depth = {});
 
   // Inference precision of the encoder and decoder networks (kFloat32 or kBFloat16):
   // encode() and decode() cast at their boundaries, so pre_quant, the code search and

@@ -182,6 +182,19 @@ torch::Tensor ResidualQuantizerImpl::lookup(const std::vector<torch::Tensor>& lo
   return total;
 }
 
+torch::Tensor ResidualQuantizerImpl::lookup(const std::vector<torch::Tensor>& local,
+                                            const std::vector<torch::Tensor>& keep) const {
+  // A position absent from a layer holds 0 there, so its global index is still a valid
+  // row; the layer's vector is then masked out rather than looked up conditionally.
+  auto global = global_from_local(local);
+  torch::Tensor total;
+  for (size_t i = 0; i < local.size(); ++i) {
+    auto e = codebooks_[i].index_select(0, global[i]) * keep[i].unsqueeze(1).to(codebooks_[i].scalar_type());
+    total = i == 0 ? e : total + e;
+  }
+  return total;
+}
+
 void ResidualQuantizerImpl::ema_update(const QuantizeResult& result) {
   if (!ema_) return;
   ema_apply(ema_batch_stats(result));

@@ -39,6 +39,9 @@ class ResidualQuantizerImpl : public torch::nn::Module {
   std::vector<torch::Tensor> encode_codes(const torch::Tensor& z, int layers = 0) const;
   // Looks up and sums the code vectors of the first k layers from local codes (N) per layer.
   torch::Tensor lookup(const std::vector<torch::Tensor>& local, int k) const;
+  // The same where layer i counts only at the positions with keep[i] true (a depth
+  // map's tiles that stop before it): keep[i] is a bool tensor shaped like local[i].
+  torch::Tensor lookup(const std::vector<torch::Tensor>& local, const std::vector<torch::Tensor>& keep) const;
   // Global rows from local codes (for hr, parent * m + local).
   std::vector<torch::Tensor> global_from_local(const std::vector<torch::Tensor>& local) const;
 

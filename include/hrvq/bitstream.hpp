@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "hrvq/depth_map.hpp"
 #include "hrvq/entropy_model.hpp"
 
 namespace hrvq {
@@ -17,8 +18,11 @@ namespace hrvq {
 enum class StreamQuantizer : uint8_t { Hr = 0, Vq = 1, Rvq = 2, Vq2 = 3 };
 const char* stream_quantizer_name(StreamQuantizer q);  // "hr", "vq", "rvq", "vq2"
 
-// Version 2 added the channel-group count; version-1 files (one group) still decode.
-constexpr uint8_t kBitstreamVersion = 2;
+// Version 2 added the channel-group count, version 3 the depth map (per-tile layer
+// counts). Older files still decode. An encoder writes version 3 only for a file with a
+// depth map, so every uniform-depth file stays readable by version-2 decoders.
+constexpr uint8_t kBitstreamVersion = 3;
+constexpr uint8_t kBitstreamUniformVersion = 2;
 constexpr uint8_t kBitstreamOldestVersion = 1;
 constexpr size_t kBitstreamHeaderSize = 44;     // what a version-2 encoder writes
 constexpr size_t kBitstreamV1HeaderSize = 40;
@@ -44,6 +48,7 @@ struct BitstreamHeader {
   uint8_t layers = 0;              // index maps the model produces: n x G
   uint8_t layers_present = 0;      // k, 1..layers, segments the encoder wrote
   uint8_t groups = 1;              // G channel groups, each its own tree (hr, rvq)
+  uint8_t depth_tile = 0;          // version 3: side of a depth-map tile in latent positions; 0 = none
   uint8_t version = kBitstreamVersion;  // as read; the writer always writes the current one
 };
 // Tree depth n of a header: layers / groups.
@@ -63,12 +68,18 @@ uint16_t expected_grid_side(uint32_t image_side, uint8_t downsample, StreamQuant
 size_t layer_positions(const BitstreamHeader& h, unsigned layer);
 // Contexts an HR model has at `layer` (0-based): m^layer.
 uint64_t hr_layer_contexts(uint32_t m, unsigned layer);
+// Positions of `layer` that hold a code: layer_positions, or with a depth map those of
+// the tiles deeper than `layer`.
+size_t coded_positions(const BitstreamHeader& h, const DepthMap& depth, unsigned layer);
 // Largest segment payload a valid file can carry for `layer`.
 size_t max_segment_size(const BitstreamHeader& h, unsigned layer);
 
 // Serializes a header (validated) and its segments; segments.size() must equal
-// layers_present and each must respect max_segment_size.
-std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector<std::vector<uint8_t>>& segments);
+// layers_present and each must fit its coder's bounds for its coded positions. With a
+// non-empty depth map (h.depth_tile == depth.tile), a version-3 file with the depth
+// segment; otherwise a version-2 file.
+std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector<std::vector<uint8_t>>& segments,
+                                     const DepthMap& depth = {});
 
 struct ParsedBitstream {
   BitstreamHeader header;
@@ -77,6 +88,8 @@ struct ParsedBitstream {
   bool truncated = false;
   size_t header_size = 0;               // bytes of the container header as stored
   std::vector<size_t> segment_offsets;  // file offset of each complete segment's payload
+  DepthMap depth;                       // version 3 with depth_tile != 0; empty otherwise
+  size_t depth_segment_bytes = 0;       // payload bytes of the depth segment
 };
 
 // Parses a whole file. A file that ends inside segment j+1 (or its length/CRC field)

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "hrvq/depth_map.hpp"
 #include "hrvq/entropy_model.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/image_quality.hpp"
@@ -63,6 +64,13 @@ struct EncodeOptions {
   // under the model's per-parent tables, so the search trades latent error for rate
   // (0: off). Needs a model with code counts; the decoder is unchanged.
   double rdo_lambda = 0;
+  // Spatially adaptive rate (hr, rvq; a version-3 file): > 0 gives every tile of this
+  // many latent positions (on a side) its own number of maps, chosen by a Lagrangian
+  // so that the file meets the rate target (-q: the size of its uniform file; --bpp;
+  // --psnr; --layers: the size of that prefix) with the least pixel error. The encoder
+  // decodes the image at up to 9 uniform depths to decide, so it is several times
+  // slower; the decoder's cost is unchanged. 0: one depth for the whole image.
+  int depth_tile = 0;
   Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };
@@ -72,6 +80,9 @@ struct IndexMaps {
   uint32_t width = 0, height = 0;                    // the image's size in pixels
   std::vector<std::vector<uint16_t>> maps;           // maps[i].size() == rows[i] * cols[i]
   std::vector<uint32_t> rows, cols;                  // grid of each layer
+  // hr, rvq: the maps each tile holds (format/bitstream.md, "Depth map"); a position
+  // of a tile of depth D counts maps 0..D-1 only. Empty: every map everywhere.
+  DepthMap depth;
 };
 
 class Codec {

@@ -39,10 +39,15 @@ void for_each_group(unsigned groups, unsigned threads, const std::function<void(
 // contexts above, as `coder` says (widths[j] columns, for rans-ctx's neighbours). The
 // file of the first k maps is the container header followed by the first k of these.
 // `threads` > 1 codes the groups' chains concurrently; the bytes are the same.
+// With `depth` (one entry per position, every map the same size), map j codes only the
+// positions whose depth exceeds j (encode_index_map_masked).
 std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vector<uint16_t>>& maps,
                                                     const std::vector<uint32_t>& widths,
                                                     const std::vector<LayerEntropyModel>& models, bool hierarchical,
                                                     unsigned groups, uint32_t m, Coder coder,
-                                                    unsigned threads = 1);
+                                                    unsigned threads = 1, const std::vector<uint8_t>* depth = nullptr);
+
+// Whether each position holds map j under per-position depths: depth[q] > j.
+std::vector<uint8_t> present_in_map(const std::vector<uint8_t>& depth, unsigned map);
 
 }  // namespace hrvq

@@ -228,6 +228,8 @@ void register_encode(CLI::App& app) {
     double bpp = 0, psnr_db = 0;
     int beam = 1;
     double rdo = 0;
+    bool adaptive = false;
+    int adaptive_tile = 4;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
@@ -248,6 +250,11 @@ void register_encode(CLI::App& app) {
       ->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_option("--rdo", args->rdo, "Rate-distortion optimised code choice: lambda, latent error per bit (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--adaptive", args->adaptive,
+                "Per tile, its own number of index maps, chosen to meet the rate target with the least error "
+                "(a version-3 file; the encoder is several times slower, the decoder is not)");
+  cmd->add_option("--adaptive-tile", args->adaptive_tile, "Side of an --adaptive tile in latent positions")
+      ->check(CLI::Range(1, 255))->capture_default_str();
   cmd->add_flag("--quiet", globals().quiet, "No progress or warnings on stderr (as the global -q)");
   cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
       ->capture_default_str();
@@ -269,6 +276,7 @@ void register_encode(CLI::App& app) {
     eo.coder = coder;
     eo.beam = a.beam;
     eo.rdo_lambda = a.rdo;
+    eo.depth_tile = a.adaptive ? a.adaptive_tile : 0;
     // Without any rate option: -q 40. On BSDS500 test it writes 7 of the bundled model's
     // 16 maps, about 0.93 bpp and 30.9 dB (MS-SSIM 0.980), where hrvq is +0.19 dB over JPEG
     // (docs/codec-bsds.md); its higher maps add rate faster than quality.

@@ -107,6 +107,8 @@ void validate_header(const BitstreamHeader& h, const std::string& name) {
   }
   if (h.layers_present < 1 || h.layers_present > h.layers)
     fail(name, fmt::format("layers present {} out of range (1..{})", h.layers_present, h.layers));
+  if (h.depth_tile != 0 && h.quantizer != StreamQuantizer::Hr && h.quantizer != StreamQuantizer::Rvq)
+    fail(name, fmt::format("a depth map needs an hr or rvq quantizer, header says {}", stream_quantizer_name(h.quantizer)));
   uint16_t gw = 0, gh = 0;
   try {
     gw = expected_grid_side(h.width, h.downsample, h.quantizer);
@@ -125,20 +127,55 @@ size_t layer_positions(const BitstreamHeader& h, unsigned layer) {
   return full;
 }
 
+size_t coded_positions(const BitstreamHeader& h, const DepthMap& depth, unsigned layer) {
+  if (depth.empty()) return layer_positions(h, layer);
+  // Tiles are t x t except in the last column and row, which the grid may cut short.
+  const size_t t = depth.tile;
+  const size_t last_w = h.grid_w - (depth.tiles_x - 1) * t, last_h = h.grid_h - (depth.tiles_y - 1) * t;
+  size_t n = 0;
+  for (uint32_t y = 0; y < depth.tiles_y; ++y)
+    for (uint32_t x = 0; x < depth.tiles_x; ++x)
+      if (depth.depth[size_t(y) * depth.tiles_x + x] > layer)
+        n += (x + 1 == depth.tiles_x ? last_w : t) * (y + 1 == depth.tiles_y ? last_h : t);
+  return n;
+}
+
 size_t max_segment_size(const BitstreamHeader& h, unsigned layer) {
   return max_encoded_size(h.coder, h.codes, layer_positions(h, layer));
 }
 
-std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector<std::vector<uint8_t>>& segments) {
+namespace {
+
+void put_segment(std::vector<uint8_t>& out, const std::vector<uint8_t>& s) {
+  const size_t at = out.size();
+  put32(out, static_cast<uint32_t>(s.size()));
+  const uint32_t crc = segment_crc(out.data() + at, s.data(), s.size());
+  put32(out, crc);
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+}  // namespace
+
+std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector<std::vector<uint8_t>>& segments,
+                                     const DepthMap& depth) {
   validate_header(h);
   if (segments.size() != h.layers_present)
     throw Error(fmt::format("bitstream writer: {} segments for {} layers present", segments.size(), h.layers_present));
-  size_t total = kBitstreamHeaderSize;
+  if (h.depth_tile != depth.tile) throw Error("bitstream writer: the header's depth tile differs from the depth map's");
+  std::vector<uint8_t> depth_payload;
+  if (!depth.empty()) {
+    if (depth.tiles_x != (h.grid_w + depth.tile - 1u) / depth.tile ||
+        depth.tiles_y != (h.grid_h + depth.tile - 1u) / depth.tile || depth.depth.size() != depth.tiles() ||
+        *std::max_element(depth.depth.begin(), depth.depth.end()) != h.layers_present)
+      throw Error("bitstream writer: the depth map does not fit the header");
+    depth_payload = encode_depth_map(depth, h.layers);
+  }
+  size_t total = kBitstreamHeaderSize + (depth.empty() ? 0 : kSegmentHeaderSize + depth_payload.size());
   for (const auto& s : segments) total += kSegmentHeaderSize + s.size();
   std::vector<uint8_t> out;
   out.reserve(total);
   for (uint8_t b : kMagic) out.push_back(b);
-  out.push_back(kBitstreamVersion);
+  out.push_back(depth.empty() ? kBitstreamUniformVersion : kBitstreamVersion);
   out.push_back(0);  // flags
   put16(out, static_cast<uint16_t>(kBitstreamHeaderSize));
   put64(out, h.model_fingerprint);
@@ -154,20 +191,17 @@ std::vector<uint8_t> write_bitstream(const BitstreamHeader& h, const std::vector
   out.push_back(h.layers);
   out.push_back(h.layers_present);
   out.push_back(h.groups);
-  for (int k = 0; k < 3; ++k) out.push_back(0);  // reserved
+  out.push_back(static_cast<uint8_t>(depth.tile));  // version 2: reserved, 0
+  for (int k = 0; k < 2; ++k) out.push_back(0);     // reserved
   put32(out, crc32(out.data(), out.size()));
+  if (!depth.empty()) put_segment(out, depth_payload);
   for (size_t i = 0; i < segments.size(); ++i) {
     const auto& s = segments[i];
-    const unsigned layer = static_cast<unsigned>(i);
-    if (s.size() < min_encoded_size(h.coder, h.codes, layer_positions(h, layer)) ||
-        s.size() > max_segment_size(h, layer))
+    const size_t coded = coded_positions(h, depth, static_cast<unsigned>(i));
+    if (s.size() < min_encoded_size(h.coder, h.codes, coded) || s.size() > max_encoded_size(h.coder, h.codes, coded))
       throw Error(fmt::format("bitstream writer: layer {} segment of {} bytes is impossible for its coder", i + 1,
                               s.size()));
-    const size_t at = out.size();
-    put32(out, static_cast<uint32_t>(s.size()));
-    const uint32_t crc = segment_crc(out.data() + at, s.data(), s.size());
-    put32(out, crc);
-    out.insert(out.end(), s.begin(), s.end());
+    put_segment(out, s);
   }
   return out;
 }
@@ -206,12 +240,34 @@ ParsedBitstream parse_bitstream(const uint8_t* data, size_t size, const std::str
   h.groups = 1;
   if (version >= 2) {
     h.groups = data[36];
-    if (data[37] | data[38] | data[39]) fail(name, "reserved header bytes are not zero");
+    if (version >= 3) h.depth_tile = data[37];
+    if ((version < 3 && data[37]) || data[38] | data[39]) fail(name, "reserved header bytes are not zero");
   }
   validate_header(h, name);
   p.header_size = header_size;
 
   size_t pos = header_size;
+  if (h.depth_tile != 0) {
+    // The depth segment: without it no map can be decoded, so a cut here is no image.
+    const uint32_t tiles_x = (h.grid_w + h.depth_tile - 1u) / h.depth_tile;
+    const uint32_t tiles_y = (h.grid_h + h.depth_tile - 1u) / h.depth_tile;
+    const size_t tiles = size_t(tiles_x) * tiles_y;
+    if (size - pos < kSegmentHeaderSize) fail(name, "truncated: the depth map is incomplete");
+    const uint32_t length = get32(data + pos);
+    if (length < min_encoded_size(Coder::RansCtx, h.layers, tiles) || length > max_encoded_size(Coder::RansCtx, h.layers, tiles))
+      fail(name, fmt::format("depth segment length {} is impossible for {} tiles", length, tiles));
+    if (size - pos - kSegmentHeaderSize < length) fail(name, "truncated: the depth map is incomplete");
+    const uint8_t* payload = data + pos + kSegmentHeaderSize;
+    if (segment_crc(data + pos, payload, length) != get32(data + pos + 4))
+      fail(name, "depth segment is corrupt (CRC mismatch)");
+    try {
+      p.depth = decode_depth_map(payload, length, h.grid_w, h.grid_h, h.depth_tile, h.layers, h.layers_present);
+    } catch (const Error& e) {
+      fail(name, std::string("depth map: ") + e.what());
+    }
+    p.depth_segment_bytes = length;
+    pos += kSegmentHeaderSize + length;
+  }
   for (unsigned layer = 0; layer < h.layers_present; ++layer) {
     if (size - pos < kSegmentHeaderSize) {
       p.truncated = true;
@@ -220,9 +276,10 @@ ParsedBitstream parse_bitstream(const uint8_t* data, size_t size, const std::str
     const uint32_t length = get32(data + pos);
     // Checked before looking at the rest of the file, so that a damaged length is
     // reported as damage where the bound allows, not mistaken for a cut file.
-    if (length < min_encoded_size(h.coder, h.codes, layer_positions(h, layer)) || length > max_segment_size(h, layer))
+    const size_t coded = coded_positions(h, p.depth, layer);
+    if (length < min_encoded_size(h.coder, h.codes, coded) || length > max_encoded_size(h.coder, h.codes, coded))
       fail(name, fmt::format("layer {} segment length {} is impossible for {} positions coded with {}", layer + 1,
-                             length, layer_positions(h, layer), coder_name(h.coder)));
+                             length, coded, coder_name(h.coder)));
     if (size - pos - kSegmentHeaderSize < length) {
       p.truncated = true;
       break;
@@ -258,11 +315,22 @@ std::string describe_bitstream(const ParsedBitstream& parsed, size_t file_size) 
   s += fmt::format("layers:       {} of {} complete{}\n", parsed.segments.size(), h.layers_present,
                    parsed.truncated ? " (file truncated)" : "");
   size_t cumulative = parsed.header_size;
+  if (!parsed.depth.empty()) {
+    std::vector<size_t> per_depth(h.layers_present + 1, 0);
+    for (uint8_t v : parsed.depth.depth) ++per_depth[v];
+    std::string hist;
+    for (unsigned k = 1; k <= h.layers_present; ++k) hist += fmt::format("{}{}", k > 1 ? " " : "", per_depth[k]);
+    s += fmt::format("depth map:    {}x{} tiles of {}x{} positions, {} bytes; tiles per depth 1..{}: {}\n",
+                     parsed.depth.tiles_x, parsed.depth.tiles_y, h.depth_tile, h.depth_tile,
+                     parsed.depth_segment_bytes, h.layers_present, hist);
+    cumulative += kSegmentHeaderSize + parsed.depth_segment_bytes;
+  }
   for (size_t i = 0; i < parsed.segments.size(); ++i) {
     const size_t bytes = parsed.segments[i].size();
     cumulative += kSegmentHeaderSize + bytes;
+    const size_t coded = coded_positions(h, parsed.depth, static_cast<unsigned>(i));
     s += fmt::format("  layer {}:    {} bytes, {:.4f} bits/position; decodable prefix {:.4f} bpp\n", i + 1, bytes,
-                     8.0 * bytes / double(layer_positions(h, static_cast<unsigned>(i))), 8.0 * cumulative / pixels);
+                     coded ? 8.0 * bytes / double(coded) : 0.0, 8.0 * cumulative / pixels);
   }
   s += fmt::format("total:        {:.4f} bits per pixel\n", 8.0 * file_size / pixels);
   return s;

@@ -62,7 +62,8 @@ void for_each_group(unsigned groups, unsigned threads, const std::function<void(
 std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vector<uint16_t>>& maps,
                                                     const std::vector<uint32_t>& widths,
                                                     const std::vector<LayerEntropyModel>& models, bool hierarchical,
-                                                    unsigned groups, uint32_t m, Coder coder, unsigned threads) {
+                                                    unsigned groups, uint32_t m, Coder coder, unsigned threads,
+                                                    const std::vector<uint8_t>* depth) {
   if (widths.size() < maps.size() || models.size() < maps.size())
     throw Error("encode_index_maps: a width and a model are needed for every map");
   const bool contextual = coder == Coder::Rans || coder == Coder::RansCtx;
@@ -74,11 +75,24 @@ std::vector<std::vector<uint8_t>> encode_index_maps(const std::vector<std::vecto
     for (unsigned j = g; j < n; j += groups) {
       const auto& symbols = maps[j];
       const uint32_t* ctx = contextual ? contexts.for_map(j, symbols.size()) : nullptr;
-      segments[j] = encode_index_map_2d(symbols.data(), ctx, symbols.size(), widths[j], models[j], coder);
+      if (depth) {
+        if (depth->size() != symbols.size()) throw Error("encode_index_maps: depth map and index map differ in size");
+        const auto present = present_in_map(*depth, j);
+        segments[j] = encode_index_map_masked(symbols.data(), ctx, present.data(), symbols.size(), widths[j], models[j],
+                                              coder);
+      } else {
+        segments[j] = encode_index_map_2d(symbols.data(), ctx, symbols.size(), widths[j], models[j], coder);
+      }
       if (contextual) contexts.advance(j, symbols, m);
     }
   });
   return segments;
+}
+
+std::vector<uint8_t> present_in_map(const std::vector<uint8_t>& depth, unsigned map) {
+  std::vector<uint8_t> present(depth.size());
+  for (size_t q = 0; q < depth.size(); ++q) present[q] = depth[q] > map;
+  return present;
 }
 
 }  // namespace hrvq

@@ -158,11 +158,13 @@ TEST(Bitstream, ErrorsNameTheProblem) {
   bad.push_back(0);
   EXPECT_EQ(error_of(bad), "f.hrvq: 1 bytes of trailing garbage after the last layer");
   bad = bytes;
-  bad[4] = 3;
-  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 3 (this build reads 1..2; a newer hrvq wrote it)");
+  bad[4] = 4;
+  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 4 (this build reads 1..3; a newer hrvq wrote it)");
   bad[4] = 0;
-  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 0 (this build reads 1..2)");
+  EXPECT_EQ(error_of(bad), "f.hrvq: unsupported bitstream version 0 (this build reads 1..3)");
+  // Byte 37 is the depth tile from version 3 on; in a version-2 file it is reserved.
   EXPECT_EQ(error_of(patched(bytes, 37, {1})), "f.hrvq: reserved header bytes are not zero");
+  EXPECT_EQ(error_of(patched(bytes, 38, {1})), "f.hrvq: reserved header bytes are not zero");
   EXPECT_EQ(error_of(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 6)), "f.hrvq: truncated header");
   EXPECT_EQ(error_of({'G', 'I', 'F', '8', '9', 'a', 0, 0, 0, 0}), "f.hrvq: not an hrvq bitstream (bad magic)");
   EXPECT_EQ(error_of({}), "f.hrvq: not an hrvq bitstream");
