@@ -293,9 +293,12 @@ struct Codec::Impl {
                              entropy_threads, depth);
   }
 
-  // The file of a depth map: its deepest tile sets the maps written.
+  // The file of a depth map: its deepest tile sets the maps written. A map of one depth
+  // is written as the uniform version-2 file it amounts to.
   std::vector<uint8_t> pack_depth(const IndexMaps& maps, const DepthMap& depth, Coder coder) const {
-    const int k = *std::max_element(depth.depth.begin(), depth.depth.end());
+    const auto [shallowest, deepest] = std::minmax_element(depth.depth.begin(), depth.depth.end());
+    const int k = *deepest;
+    if (*shallowest == *deepest) return pack(maps, k, coder);
     const auto per_position = position_depths(depth, maps.cols.back(), maps.rows.back(), static_cast<unsigned>(k));
     return write_bitstream(header_for(maps, k, coder, depth.tile), code_segments(maps, k, coder, &per_position), depth);
   }
