@@ -1,5 +1,6 @@
 // Feeds arbitrary bytes to the .hrvq parser and every present segment to all four
-// index-map decoders, with contexts chained per channel group as in HR decoding. Anything other than
+// index-map decoders, with contexts chained per channel group as in HR decoding, and,
+// for a version-3 file, only at the positions its depth map gives the map. Anything other than
 // hrvq::Error (a crash, a sanitizer report, another exception) is a bug.
 //
 // Each input is tried twice: as given (exercising the container checks) and with its
@@ -32,6 +33,11 @@ const LayerEntropyModel* model_for(uint32_t contexts, uint32_t m) {
 void decode_all(const ParsedBitstream& p) {
   const BitstreamHeader& h = p.header;
   MapContexts chain(h.quantizer == StreamQuantizer::Hr, h.groups);
+  std::vector<uint8_t> depth;
+  if (!p.depth.empty()) {
+    if (size_t{h.grid_w} * h.grid_h > fuzz::kMaxPositions) return;
+    depth = position_depths(p.depth, h.grid_w, h.grid_h, static_cast<unsigned>(p.segments.size()));
+  }
   for (unsigned layer = 0; layer < p.segments.size(); ++layer) {
     const size_t positions = layer_positions(h, layer);
     if (positions > fuzz::kMaxPositions) return;
@@ -43,9 +49,14 @@ void decode_all(const ParsedBitstream& p) {
     std::vector<uint16_t> chosen;
     bool ok = false;
     const size_t width = h.grid_w && positions % h.grid_w == 0 ? h.grid_w : positions;
+    const std::vector<uint8_t> present = depth.empty() ? std::vector<uint8_t>() : present_in_map(depth, layer);
+    if (!depth.empty() && present.size() != positions) __builtin_trap();
     for (Coder coder : {Coder::Raw, Coder::Rans, Coder::Zstd, Coder::RansCtx}) {
       try {
-        auto out = decode_index_map_2d(seg.data(), seg.size(), contexts, positions, width, *model, coder);
+        auto out = depth.empty()
+                       ? decode_index_map_2d(seg.data(), seg.size(), contexts, positions, width, *model, coder)
+                       : decode_index_map_masked(seg.data(), seg.size(), contexts, present.data(), positions, width,
+                                                 *model, coder);
         if (out.size() != positions) __builtin_trap();
         for (uint16_t s : out)
           if (s >= h.codes) __builtin_trap();
