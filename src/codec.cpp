@@ -741,22 +741,31 @@ const Codec& ModelSet::codec_for(const uint8_t* data, size_t size, const std::st
 std::string describe_bitstream_json(const ParsedBitstream& parsed, size_t file_size) {
   const BitstreamHeader& h = parsed.header;
   const double pixels = double(h.width) * h.height;
-  std::string layers;
+  std::string layers, depth = "null";
   size_t cumulative = parsed.header_size;
+  if (!parsed.depth.empty()) {
+    cumulative += kSegmentHeaderSize + parsed.depth_segment_bytes;
+    std::vector<size_t> per_depth(h.layers_present + 1, 0);
+    for (uint8_t v : parsed.depth.depth) ++per_depth[v];
+    std::string hist;
+    for (unsigned k = 1; k <= h.layers_present; ++k) hist += fmt::format("{}{}", k > 1 ? "," : "", per_depth[k]);
+    depth = fmt::format("{{\"tile\":{},\"tiles_x\":{},\"tiles_y\":{},\"bytes\":{},\"tiles_per_depth\":[{}]}}",
+                        h.depth_tile, parsed.depth.tiles_x, parsed.depth.tiles_y, parsed.depth_segment_bytes, hist);
+  }
   for (size_t i = 0; i < parsed.segments.size(); ++i) {
     const size_t bytes = parsed.segments[i].size();
     cumulative += kSegmentHeaderSize + bytes;
     layers += fmt::format("{}{{\"layer\":{},\"bytes\":{},\"positions\":{},\"prefix_bpp\":{:.6f}}}", i ? "," : "", i + 1,
-                          bytes, layer_positions(h, static_cast<unsigned>(i)), 8.0 * cumulative / pixels);
+                          bytes, coded_positions(h, parsed.depth, static_cast<unsigned>(i)), 8.0 * cumulative / pixels);
   }
   return fmt::format(
       "{{\"format\":\"hrvq-bitstream\",\"version\":{},\"file_bytes\":{},\"width\":{},\"height\":{},\"channels\":{},"
       "\"quantizer\":\"{}\",\"codes\":{},\"layers\":{},\"layers_present\":{},\"layers_complete\":{},\"truncated\":{},"
       "\"groups\":{},\"downsample\":{},\"grid_width\":{},\"grid_height\":{},\"coder\":\"{}\",\"model_fingerprint\":\"{:016x}\","
-      "\"segments\":[{}],\"bpp\":{:.6f}}}",
+      "\"depth_map\":{},\"segments\":[{}],\"bpp\":{:.6f}}}",
       h.version, file_size, h.width, h.height, h.channels, stream_quantizer_name(h.quantizer), h.codes, h.layers,
       h.layers_present, parsed.segments.size(), parsed.truncated ? "true" : "false", h.groups, h.downsample, h.grid_w, h.grid_h,
-      coder_name(h.coder), h.model_fingerprint, layers, 8.0 * file_size / pixels);
+      coder_name(h.coder), h.model_fingerprint, depth, layers, 8.0 * file_size / pixels);
 }
 
 }  // namespace hrvq

@@ -86,6 +86,9 @@ TEST_F(AdaptiveRateTest, DecoderSumsTheMapsEachTileHolds) {
   const auto parsed = parse_bitstream(file, "x");
   ASSERT_FALSE(parsed.depth.empty());
   IndexMaps maps = codec_->analyze(*photo_);
+  EXPECT_NE(describe_bitstream(parsed, file.size()).find("depth map:    31x21 tiles of 4x4 positions"), std::string::npos);
+  EXPECT_NE(describe_bitstream_json(parsed, file.size()).find("\"depth_map\":{\"tile\":4,\"tiles_x\":31,\"tiles_y\":21"),
+            std::string::npos);
   // The file's codes are the analysis' codes where a tile holds them.
   maps.depth = parsed.depth;
   EXPECT_EQ(codec_->decode(file, "x").pixels, codec_->synthesize(maps).pixels);

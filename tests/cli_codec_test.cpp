@@ -115,6 +115,27 @@ TEST_F(CliCodecTest, RoundTripThroughFiles) {
   EXPECT_NE(r.err.find("PSNR"), std::string::npos) << r.err;
 }
 
+TEST_F(CliCodecTest, AdaptiveOption) {
+  // The real model's gain is tested in adaptive_rate_test.cpp; here the command line.
+  std::string in = png("a.png", 48, 40);
+  auto r = hrvq("encode --adaptive --adaptive-tile 2 -q 50 -m " + model + " " + in + " -o " + (dir / "a.hrvq"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = hrvq("encode -q 50 -m " + model + " " + in + " -o " + (dir / "u.hrvq"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(slurp(dir / "a.hrvq").size(), slurp(dir / "u.hrvq").size());
+  r = hrvq("decode " + (dir / "a.hrvq") + " -o " + (dir / "out.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_image(dir / "out.png").width, 48);
+  r = hrvq("encode --adaptive-tile 0 --adaptive -m " + model + " " + in + " -o " + (dir / "b.hrvq"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "b.hrvq"));
+  const std::string vq = make_model(dir / "vq.hrvqm", tiny_config(QuantizerKind::Vq), 4);
+  r = hrvq("encode --adaptive -m " + vq + " " + in + " -o " + (dir / "v.hrvq"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--adaptive needs an hr or rvq model"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "v.hrvq"));
+}
+
 TEST_F(CliCodecTest, PrecisionOption) {
   std::string in = png("a.png", 40, 24);
   auto r = hrvq("encode -m " + model + " " + in + " -o " + (dir / "a.hrvq") + " --precision bf16");
