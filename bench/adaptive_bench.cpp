@@ -35,6 +35,7 @@ const char* kUsage =
     "  --limit N          first N images only\n"
     "  --quality LIST     -q settings (default 7,13,20,27,33,40,53,67: 2..11 maps of a 16-map model)\n"
     "  --tile T           --adaptive-tile, latent positions (default 4)\n"
+    "  --window W         depths tried around the uniform one (EncodeOptions::depth_window, default 4)\n"
     "  --threads T        torch intra-op threads (default 0 = one per core)\n"
     "  --json FILE        also write the results as JSON ('-' = stdout)\n";
 
@@ -42,7 +43,7 @@ struct Args {
   std::string model, images, json;
   size_t limit = 0;
   std::vector<int> qualities = {7, 13, 20, 27, 33, 40, 53, 67};
-  int tile = 4, threads = 0;
+  int tile = 4, window = 4, threads = 0;
 };
 
 std::vector<int> parse_list(const std::string& text) {
@@ -77,6 +78,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--limit") a.limit = static_cast<size_t>(std::stoul(v));
     else if (flag == "--quality") a.qualities = parse_list(v);
     else if (flag == "--tile") a.tile = std::stoi(v);
+    else if (flag == "--window") a.window = std::stoi(v);
     else if (flag == "--threads") a.threads = std::stoi(v);
     else throw Error(fmt::format("unknown option '{}' (see --help)", flag));
   }
@@ -126,6 +128,7 @@ int run(const Args& a) {
         hrvq::EncodeOptions eo;
         eo.rate = hrvq::RateTarget::quality(a.qualities[qi]);
         eo.depth_tile = mode ? a.tile : 0;
+        eo.depth_window = a.window;
         auto t0 = std::chrono::steady_clock::now();
         const auto file = codec.encode(image, eo);
         t.encode_s += seconds_since(t0);
@@ -143,8 +146,8 @@ int run(const Args& a) {
                  el / double(i + 1) * double(paths.size() - i - 1));
   }
   const double n = double(paths.size());
-  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, torch threads {}\n\n", paths.size(),
-                                  pixels / 1e6, a.model, a.tile, hrvq::runtime_threads());
+  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, window {}, torch threads {}\n\n",
+                                  paths.size(), pixels / 1e6, a.model, a.tile, a.window, hrvq::runtime_threads());
   table += "| -q | uniform bpp | uniform PSNR | uniform MS-SSIM | adaptive bpp | adaptive PSNR | adaptive MS-SSIM | "
            "PSNR gain (dB) | files with a depth map | encode MP/s uniform / adaptive | decode MP/s uniform / adaptive |\n";
   table += "|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -167,9 +170,9 @@ int run(const Args& a) {
   std::fputs(table.c_str(), a.json == "-" ? stderr : stdout);
   if (!a.json.empty()) {
     const std::string json = fmt::format(
-        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"torch_threads\":{},"
+        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"window\":{},\"torch_threads\":{},"
         "\"rows\":[{}]}}\n",
-        a.model, a.images, paths.size(), pixels, a.tile, hrvq::runtime_threads(), rows);
+        a.model, a.images, paths.size(), pixels, a.tile, a.window, hrvq::runtime_threads(), rows);
     if (a.json == "-") std::fputs(json.c_str(), stdout);
     else hrvq::write_file_atomic(a.json, std::vector<uint8_t>(json.begin(), json.end()));
   }

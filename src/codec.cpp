@@ -365,7 +365,7 @@ struct Codec::Impl {
       }
     }
     if (budget == 0) budget = double(sizes[k0 - 1]);
-    const int lo = std::max(1, k0 - 4), hi = std::min(n, k0 + 4);
+    const int lo = std::max(1, k0 - o.depth_window), hi = std::min(n, k0 + o.depth_window);
     if (lo == hi || (!by_psnr && k0 == n)) return uniform(k0);  // nothing to trade
 
     TileCosts costs;
@@ -608,6 +608,8 @@ std::vector<std::vector<uint8_t>> Codec::encode_batch(const std::vector<Image>& 
   impl_->check_coder(options.coder, options.name);
   if (options.depth_tile < 0 || options.depth_tile > static_cast<int>(kMaxDepthTile))
     throw Error(with_name(options.name, fmt::format("depth tile {} is outside 1..{}", options.depth_tile, kMaxDepthTile)));
+  if (options.depth_window < 1 || options.depth_window > 64)
+    throw Error(with_name(options.name, fmt::format("depth window {} is outside 1..64", options.depth_window)));
   if (options.depth_tile > 0) {
     const auto q = impl_->model.config.quantizer;
     if (q != QuantizerKind::Hr && q != QuantizerKind::Rvq)
