@@ -19,4 +19,9 @@ echo
 build/hrvq eval image "$photo" out/demo/photo.png | sed 1d | awk -v b="$(stat -c %s out/demo/photo.hrvq)" \
   '{printf "hrvq:                  %d bytes, PSNR %s dB, MS-SSIM %s (decoded image: out/demo/photo.png)\n", b, $5, $6}'
 tools/jpeg-same-size.sh "$photo" "$(stat -c %s out/demo/photo.hrvq)" out/demo/jpeg-same-size.jpg
+# The same rate with a depth per 16-pixel tile: no larger, better, slower to encode.
+build/hrvq encode --adaptive "$photo" -o out/demo/photo-adaptive.hrvq --force
+build/hrvq decode out/demo/photo-adaptive.hrvq -o out/demo/photo-adaptive.png --force
+build/hrvq eval image "$photo" out/demo/photo-adaptive.png | sed 1d | awk -v b="$(stat -c %s out/demo/photo-adaptive.hrvq)" \
+  '{printf "hrvq --adaptive:       %d bytes, PSNR %s dB, MS-SSIM %s (out/demo/photo-adaptive.png)\n", b, $5, $6}'
 echo "original: $(stat -c %s "$photo") bytes (JPEG)"
