@@ -5,6 +5,8 @@ Usage: mnist_study_report.py OUT DOCS
 Reads OUT/<run>/{eval.json,info.json,heldout-*.json,train_seconds.txt,model.hrvqm.log.jsonl,
 command.txt} and writes DOCS/mnist-study.md, DOCS/mnist-study.json, DOCS/mnist-heldout.png.
 Runs that are not finished appear in the "not finished" list with their last held-out point.
+A finished run whose directory is gone (another machine, a fresh checkout) is kept from the
+previous DOCS/mnist-study.json and marked so; its command reruns it.
 """
 import glob
 import json
@@ -33,6 +35,13 @@ def load(path):
 
 
 runs = {}
+carried = set()
+previous = os.path.join(docs, "mnist-study.json")
+if os.path.exists(previous):
+    for rid, r in load(previous).items():
+        if r.get("done"):
+            runs[rid] = r
+            carried.add(rid)
 for d in sorted(glob.glob(os.path.join(out, "*-*-s*"))):
     rid = os.path.basename(d)
     m = re.fullmatch(r"([a-z0-9]+)-(\d+)-s(\d+)", rid)
@@ -79,6 +88,9 @@ for d in sorted(glob.glob(os.path.join(out, "*-*-s*"))):
     else:
         r["done"] = False
     r["heldout_mse"] = sorted(held)
+    if rid in carried and not r["done"]:
+        continue  # a rerun in progress does not hide the finished result
+    carried.discard(rid)
     runs[rid] = r
 
 
@@ -172,6 +184,9 @@ if unfinished:
         md.append(f"- {r['id']}: " + (f"held-out MSE {last[1]:.5f} at step {last[0]}" if last else "no checkpoint yet"))
     md.append("")
 
+if carried:
+    md.extend(["Kept from the previous report (their run directories were not on the machine that wrote this "
+               "one; the commands below rerun them): " + ", ".join(sorted(carried)) + ".", ""])
 md.extend(["## Commands", ""] + [f"- {r['id']}: `{r['command']}`" for r in runs.values() if "command" in r] + [""])
 
 os.makedirs(docs, exist_ok=True)
