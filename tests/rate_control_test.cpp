@@ -11,42 +11,20 @@
 #include "hrvq/error.hpp"
 #include "hrvq/file_io.hpp"
 #include "hrvq/image.hpp"
+#include "photo_fixture.hpp"
 
 namespace hrvq {
 namespace {
 
-class RateControlTest : public ::testing::Test {
+class RateControlTest : public test::BundledPhotoTest {
  protected:
-  static void SetUpTestSuite() {
-    CodecOptions o;
-    o.device = "cpu";
-    o.warn = [](const std::string& w) { warnings().push_back(w); };
-    codec_ = new Codec(std::string(HRVQ_SOURCE_DIR) + "/models/photo.hrvqm", o);
-    auto bytes = read_file(std::string(HRVQ_TESTDATA) + "/photos/bsds500-test-108004.jpg");
-    photo_ = new Image(decode_image(bytes.data(), bytes.size(), "photo"));
-  }
-  static void TearDownTestSuite() {
-    delete codec_;
-    delete photo_;
-  }
-  static std::vector<std::string>& warnings() {
-    static std::vector<std::string> w;
-    return w;
-  }
-  static double bpp(const std::vector<uint8_t>& file) { return 8.0 * file.size() / (double(photo_->width) * photo_->height); }
   static int maps_in(const std::vector<uint8_t>& file) { return parse_bitstream(file, "x").header.layers_present; }
   static std::vector<uint8_t> encode(RateTarget target) {
     EncodeOptions eo;
     eo.rate = target;
     return codec_->encode(*photo_, eo);
   }
-  static double psnr_of(const std::vector<uint8_t>& file) { return psnr(*photo_, codec_->decode(file, "x")); }
-
-  static Codec* codec_;
-  static Image* photo_;
 };
-Codec* RateControlTest::codec_ = nullptr;
-Image* RateControlTest::photo_ = nullptr;
 
 TEST_F(RateControlTest, QualityIsMonotoneInSizeAndPsnr) {
   double last_bpp = 0, last_psnr = 0;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "bitstream_support.hpp"
+
 #include <random>
 
 #include "hrvq/crc32.hpp"
@@ -45,14 +47,9 @@ std::vector<std::vector<uint8_t>> make_segments(const BitstreamHeader& h, uint64
   return segs;
 }
 
-std::string error_of(const std::vector<uint8_t>& bytes) {
-  try {
-    parse_bitstream(bytes, "f.hrvq");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::parse_error_of;
+
+std::string error_of(const std::vector<uint8_t>& bytes) { return parse_error_of(bytes); }
 
 // Rewrites a header field and fixes the header CRC, to reach the field checks.
 std::vector<uint8_t> patched(std::vector<uint8_t> bytes, size_t offset, std::vector<uint8_t> value) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "bitstream_support.hpp"
+
 #include <random>
 
 #include "hrvq/bitstream.hpp"
@@ -15,14 +17,9 @@
 namespace hrvq {
 namespace {
 
-std::string error_of(const std::vector<uint8_t>& bytes) {
-  try {
-    parse_bitstream(bytes, "f.hrvq");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::parse_error_of;
+
+std::string error_of(const std::vector<uint8_t>& bytes) { return parse_error_of(bytes); }
 
 TEST(DepthMap, GeometryCutsTheLastRowAndColumn) {
   DepthMap map = make_depth_map(10, 7, 4, 1);  // 3 x 2 tiles; the last ones 2 wide, 3 high
