@@ -243,4 +243,41 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
   return y.slice(2, 0, height).slice(3, 0, width) + 0.5;
 }
 
+std::vector<torch::Tensor> HrvqModelImpl::truncation_energy(const CodeMaps& codes) {
+  torch::NoGradGuard no_grad;
+  if (config_.quantizer == QuantizerKind::Vq2) throw std::logic_error("truncation_energy: not for vq2");
+  const int given = static_cast<int>(codes.size());
+  const int G = static_cast<int>(groups_.size());
+  const auto& m0 = codes.at(0);
+  // Per group, the squared norm of the suffix sums of its layers' vectors: map j = g + i*G
+  // is layer i of group g, and a prefix of d maps leaves layers i >= ceil((d - g) / G).
+  std::vector<std::vector<torch::Tensor>> tail(static_cast<size_t>(G));
+  for (int g = 0; g < G; ++g) {
+    std::vector<torch::Tensor> flat;
+    for (int j = g; j < given; j += G) flat.push_back(codes[j].reshape({-1}));
+    if (flat.empty()) continue;
+    auto global = groups_[g]->global_from_local(flat);
+    std::vector<torch::Tensor> norms(flat.size() + 1);
+    torch::Tensor suffix;
+    norms.back() = torch::zeros({m0.numel()}, groups_[g]->codebook(0).options());
+    for (int i = static_cast<int>(flat.size()) - 1; i >= 0; --i) {
+      auto e = groups_[g]->codebook(i).index_select(0, global[i]);
+      suffix = suffix.defined() ? suffix + e : e;
+      norms[i] = suffix.pow(2).sum(1);
+    }
+    tail[g] = std::move(norms);
+  }
+  std::vector<torch::Tensor> out;
+  for (int d = 0; d <= given; ++d) {
+    auto total = torch::zeros({m0.numel()}, groups_[0]->codebook(0).options());
+    for (int g = 0; g < G; ++g) {
+      if (tail[g].empty()) continue;
+      const int first = d <= g ? 0 : (d - g + G - 1) / G;  // the group's first layer left out
+      total += tail[g][std::min<size_t>(first, tail[g].size() - 1)];
+    }
+    out.push_back(total.view(m0.sizes()));
+  }
+  return out;
+}
+
 }  // namespace hrvq

@@ -40,6 +40,12 @@ class HrvqModelImpl : public torch::nn::Module {
   torch::Tensor decode(const CodeMaps& codes, int decode_layers, int64_t height, int64_t width,
                        const torch::Tensor& depth = {});
 
+  // How far each prefix of the maps is from all of them, in the latent space: entry d
+  // (0..given) is, per position (B, h, w), ||sum of the code vectors of maps d..given-1||^2,
+  // so entry `given` is 0. hr and rvq only. A cheap stand-in for the error of decoding
+  // d maps (tile_distortion.hpp).
+  std::vector<torch::Tensor> truncation_energy(const CodeMaps& codes);
+
   // Inference precision of the encoder and decoder networks (kFloat32 or kBFloat16):
   // encode() and decode() cast at their boundaries, so pre_quant, the code search and
   // the codebooks stay fp32 whatever is chosen. Converts the weights; not for training.

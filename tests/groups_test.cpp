@@ -180,3 +180,48 @@ TEST(Groups, EntropyThreadsChangeNothing) {
 
 }  // namespace
 }  // namespace hrvq
+
+namespace hrvq {
+namespace {
+
+// truncation_energy (the --adaptive encoder's proxy, tile_distortion.hpp) against the
+// quantizers' own lookups: entry d is ||all maps' vectors - the first d maps' vectors||^2
+// summed over the groups, with each group's prefix as ModelConfig::group_prefix counts it.
+TEST(Groups, TruncationEnergyIsWhatAPrefixLeavesOut) {
+  for (auto [kind, groups] : {std::pair{QuantizerKind::Hr, 2}, std::pair{QuantizerKind::Rvq, 1}}) {
+    ModelConfig c = grouped(kind, groups);
+    c.layers = 3;
+    HrvqModel model(c);
+    model->eval();
+    torch::manual_seed(3);
+    {
+      torch::NoGradGuard no_grad;  // untrained codebooks may be zero: give them vectors
+      for (auto& p : model->named_parameters())
+        if (p.key().find("codebook") != std::string::npos) p.value().normal_();
+    }
+    const int maps = c.num_layers();
+    CodeMaps codes;
+    for (int j = 0; j < maps; ++j) codes.push_back(torch::randint(0, c.codes, {2, 3, 5}, torch::kInt64));
+    const auto energy = model->truncation_energy(codes);
+    ASSERT_EQ(energy.size(), size_t(maps) + 1);
+    const auto quantizers = model->quantizers();
+    for (int d = 0; d <= maps; ++d) {
+      auto expected = torch::zeros({30});
+      for (int g = 0; g < groups; ++g) {
+        std::vector<torch::Tensor> local;
+        for (int i = 0; i < c.layers; ++i) local.push_back(codes[c.map_index(g, i)].reshape({-1}));
+        const int kept = d == 0 ? 0 : c.group_prefix(d, g);  // group_prefix reads 0 as all
+        auto tail = quantizers[g]->lookup(local, 0);
+        if (kept > 0) tail = tail - quantizers[g]->lookup(local, kept);
+        expected += tail.pow(2).sum(1);
+      }
+      ASSERT_EQ(energy[d].sizes(), (torch::IntArrayRef{2, 3, 5}));
+      EXPECT_TRUE(torch::allclose(energy[d].reshape({-1}), expected, 1e-4, 1e-5)) << d;
+    }
+    EXPECT_EQ(energy[maps].abs().max().item<float>(), 0.0f);
+    EXPECT_GT(energy[0].min().item<float>(), 0.0f);
+  }
+}
+
+}  // namespace
+}  // namespace hrvq
