@@ -129,6 +129,15 @@ TEST_F(CliCodecTest, AdaptiveOption) {
   r = hrvq("encode --adaptive-tile 0 --adaptive -m " + model + " " + in + " -o " + (dir / "b.hrvq"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(std::filesystem::exists(dir / "b.hrvq"));
+  // The exact search (every candidate decoded) writes a file of the same format and budget.
+  r = hrvq("encode --adaptive --adaptive-tile 2 --adaptive-decodes 9 -q 50 -m " + model + " " + in + " -o " +
+           (dir / "e.hrvq"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(slurp(dir / "e.hrvq").size(), slurp(dir / "u.hrvq").size());
+  r = hrvq("encode --adaptive --adaptive-decodes 65 -m " + model + " " + in + " -o " + (dir / "c.hrvq"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--adaptive-decodes"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "c.hrvq"));
   const std::string vq = make_model(dir / "vq.hrvqm", tiny_config(QuantizerKind::Vq), 4);
   r = hrvq("encode --adaptive -m " + vq + " " + in + " -o " + (dir / "v.hrvq"));
   EXPECT_NE(r.exit_code, 0);

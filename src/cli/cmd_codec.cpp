@@ -230,6 +230,7 @@ void register_encode(CLI::App& app) {
     double rdo = 0;
     bool adaptive = false;
     int adaptive_tile = 4;
+    int adaptive_decodes = EncodeOptions{}.depth_decodes;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
@@ -252,9 +253,13 @@ void register_encode(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--adaptive", args->adaptive,
                 "Per tile, its own number of index maps, chosen to meet the rate target with the least error "
-                "(a version-3 file; the encoder is several times slower, the decoder is not)");
+                "(a version-3 file; the encoder is slower, the decoder is not)");
   cmd->add_option("--adaptive-tile", args->adaptive_tile, "Side of an --adaptive tile in latent positions")
       ->check(CLI::Range(1, 255))->capture_default_str();
+  cmd->add_option("--adaptive-decodes", args->adaptive_decodes,
+                  "Depths the --adaptive encoder decodes to measure tile errors, the rest estimated (more: slower, "
+                  "closer; 0: estimated from the latents alone)")
+      ->check(CLI::Range(0, 64))->capture_default_str();
   cmd->add_flag("--quiet", globals().quiet, "No progress or warnings on stderr (as the global -q)");
   cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
       ->capture_default_str();
@@ -277,6 +282,7 @@ void register_encode(CLI::App& app) {
     eo.beam = a.beam;
     eo.rdo_lambda = a.rdo;
     eo.depth_tile = a.adaptive ? a.adaptive_tile : 0;
+    eo.depth_decodes = a.adaptive_decodes;
     // Without any rate option: -q 40. On BSDS500 test it writes 7 of the bundled model's
     // 16 maps, about 0.93 bpp and 30.9 dB (MS-SSIM 0.980), where hrvq is +0.19 dB over JPEG
     // (docs/codec-bsds.md); its higher maps add rate faster than quality.
