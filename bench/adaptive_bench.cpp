@@ -36,6 +36,8 @@ const char* kUsage =
     "  --quality LIST     -q settings (default 7,13,20,27,33,40,53,67: 2..11 maps of a 16-map model)\n"
     "  --tile T           --adaptive-tile, latent positions (default 4)\n"
     "  --window W         depths tried around the uniform one (EncodeOptions::depth_window, default 4)\n"
+    "  --decodes N        of those, decoded to measure tile errors (EncodeOptions::depth_decodes, default 3;\n"
+    "                     2W+1 = all: exact)\n"
     "  --threads T        torch intra-op threads (default 0 = one per core)\n"
     "  --json FILE        also write the results as JSON ('-' = stdout)\n";
 
@@ -43,7 +45,7 @@ struct Args {
   std::string model, images, json;
   size_t limit = 0;
   std::vector<int> qualities = {7, 13, 20, 27, 33, 40, 53, 67};
-  int tile = 4, window = 4, threads = 0;
+  int tile = 4, window = 4, decodes = hrvq::EncodeOptions{}.depth_decodes, threads = 0;
 };
 
 std::vector<int> parse_list(const std::string& text) {
@@ -79,6 +81,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--quality") a.qualities = parse_list(v);
     else if (flag == "--tile") a.tile = std::stoi(v);
     else if (flag == "--window") a.window = std::stoi(v);
+    else if (flag == "--decodes") a.decodes = std::stoi(v);
     else if (flag == "--threads") a.threads = std::stoi(v);
     else throw Error(fmt::format("unknown option '{}' (see --help)", flag));
   }
@@ -129,6 +132,7 @@ int run(const Args& a) {
         eo.rate = hrvq::RateTarget::quality(a.qualities[qi]);
         eo.depth_tile = mode ? a.tile : 0;
         eo.depth_window = a.window;
+        eo.depth_decodes = a.decodes;
         auto t0 = std::chrono::steady_clock::now();
         const auto file = codec.encode(image, eo);
         t.encode_s += seconds_since(t0);
@@ -146,8 +150,9 @@ int run(const Args& a) {
                  el / double(i + 1) * double(paths.size() - i - 1));
   }
   const double n = double(paths.size());
-  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, window {}, torch threads {}\n\n",
-                                  paths.size(), pixels / 1e6, a.model, a.tile, a.window, hrvq::runtime_threads());
+  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, window {}, decodes {}, torch threads {}\n\n",
+                                  paths.size(), pixels / 1e6, a.model, a.tile, a.window, a.decodes,
+                                  hrvq::runtime_threads());
   table += "| -q | uniform bpp | uniform PSNR | uniform MS-SSIM | adaptive bpp | adaptive PSNR | adaptive MS-SSIM | "
            "PSNR gain (dB) | files with a depth map | encode MP/s uniform / adaptive | decode MP/s uniform / adaptive |\n";
   table += "|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -170,9 +175,9 @@ int run(const Args& a) {
   std::fputs(table.c_str(), a.json == "-" ? stderr : stdout);
   if (!a.json.empty()) {
     const std::string json = fmt::format(
-        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"window\":{},\"torch_threads\":{},"
+        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"window\":{},\"decodes\":{},\"torch_threads\":{},"
         "\"rows\":[{}]}}\n",
-        a.model, a.images, paths.size(), pixels, a.tile, a.window, hrvq::runtime_threads(), rows);
+        a.model, a.images, paths.size(), pixels, a.tile, a.window, a.decodes, hrvq::runtime_threads(), rows);
     if (a.json == "-") std::fputs(json.c_str(), stdout);
     else hrvq::write_file_atomic(a.json, std::vector<uint8_t>(json.begin(), json.end()));
   }
