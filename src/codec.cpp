@@ -461,8 +461,7 @@ struct Codec::Impl {
     // decodes at least; the other targets only rank depths.
     const int decodes = by_psnr ? std::max(2, o.depth_decodes) : o.depth_decodes;
     for (int a : anchor_depths(lo, hi, k0, decodes)) sse_of(a);
-    if (sse_at.size() >= costs.depths.size() && std::all_of(costs.depths.begin(), costs.depths.end(),
-                                                              [&](int k) { return sse_at.count(k) > 0; })) {
+    if (std::all_of(costs.depths.begin(), costs.depths.end(), [&](int k) { return sse_at.count(k) > 0; })) {
       costs.sse.resize(costs.tiles * costs.depths.size());
       for (size_t c = 0; c < costs.depths.size(); ++c) {
         const auto& e = sse_of(costs.depths[c]);
@@ -492,13 +491,10 @@ struct Codec::Impl {
     // With no decode the proxy's scale (latent units) stands in, hence the wide range.
     constexpr double kLambdaLo = 1e-6, kLambdaHi = 1e9;
     constexpr int kProbes = 16;
-    // The uniform file's error on the same scale as the choice's (the proxy's, with no decode).
-    const double uniform_sse = [&] {
-      double total = 0;
-      const auto c = static_cast<size_t>(std::find(costs.depths.begin(), costs.depths.end(), k0) - costs.depths.begin());
-      for (size_t t = 0; t < costs.tiles; ++t) total += costs.sse[t * costs.depths.size() + c];
-      return total;
-    }();
+    // The uniform file's error and bits on the same scale as the choice's (the proxy's,
+    // with no decode).
+    const std::vector<uint8_t> uniform_depths(costs.tiles, static_cast<uint8_t>(k0));
+    const double uniform_sse = choice_sse(costs, uniform_depths);
     if (!by_psnr) {
       std::vector<uint8_t> best;
       double best_lambda = 0;
@@ -514,19 +510,9 @@ struct Codec::Impl {
       // ratio it missed by. Measured on BSDS500 validation: files within 0.5% of the
       // budget in 2 or 3 codings rather than 16 (docs/adaptive-tuning.md). The full
       // bisection on real sizes remains the fallback.
-      const auto k0_column = static_cast<size_t>(std::find(costs.depths.begin(), costs.depths.end(), k0) - costs.depths.begin());
-      double uniform_bits = 0;
-      for (size_t t = 0; t < costs.tiles; ++t) uniform_bits += costs.bits[t * costs.depths.size() + k0_column];
+      const double uniform_bits = choice_bits(costs, uniform_depths);
       const double bytes_per_bit = uniform_bits > 0 ? double(sizes[k0 - 1]) / uniform_bits : 0.125;
-      auto estimated_size = [&](double lambda) {
-        const auto choice = choose_depths(costs, lambda);
-        double total = 0;
-        for (size_t t = 0; t < costs.tiles; ++t) {
-          const auto c = static_cast<size_t>(std::find(costs.depths.begin(), costs.depths.end(), choice[t]) - costs.depths.begin());
-          total += costs.bits[t * costs.depths.size() + c];
-        }
-        return total * bytes_per_bit;
-      };
+      auto estimated_size = [&](double lambda) { return choice_bits(costs, choose_depths(costs, lambda)) * bytes_per_bit; };
       double target = budget;
       for (int attempt = 0; attempt < 4; ++attempt) {
         const double lambda = smallest_lambda(kLambdaLo, kLambdaHi, kProbes,

@@ -29,6 +29,8 @@ struct TileCosts {
 std::vector<uint8_t> choose_depths(const TileCosts& costs, double lambda);
 // Σ of the tiles' sse for a choice of depths (each one of costs.depths).
 double choice_sse(const TileCosts& costs, const std::vector<uint8_t>& depths);
+// Σ of the tiles' bits for a choice of depths (each one of costs.depths).
+double choice_bits(const TileCosts& costs, const std::vector<uint8_t>& depths);
 
 // Per tile of tile_px x tile_px pixels (tiles_x x tiles_y of them, the last row and
 // column cut by the image), the squared error between two images of one size, summed

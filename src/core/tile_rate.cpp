@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "hrvq/error.hpp"
 #include "hrvq/map_contexts.hpp"
@@ -25,15 +26,28 @@ std::vector<uint8_t> choose_depths(const TileCosts& costs, double lambda) {
   return out;
 }
 
-double choice_sse(const TileCosts& costs, const std::vector<uint8_t>& depths) {
+namespace {
+
+double choice_total(const char* what, const TileCosts& costs, const std::vector<double>& table,
+                    const std::vector<uint8_t>& depths) {
   const size_t C = costs.candidates();
   double total = 0;
   for (size_t t = 0; t < costs.tiles; ++t) {
     const auto it = std::find(costs.depths.begin(), costs.depths.end(), depths.at(t));
-    if (it == costs.depths.end()) throw Error("choice_sse: a depth is not a candidate");
-    total += costs.sse[t * C + static_cast<size_t>(it - costs.depths.begin())];
+    if (it == costs.depths.end()) throw Error(std::string(what) + ": a depth is not a candidate");
+    total += table[t * C + static_cast<size_t>(it - costs.depths.begin())];
   }
   return total;
+}
+
+}  // namespace
+
+double choice_sse(const TileCosts& costs, const std::vector<uint8_t>& depths) {
+  return choice_total("choice_sse", costs, costs.sse, depths);
+}
+
+double choice_bits(const TileCosts& costs, const std::vector<uint8_t>& depths) {
+  return choice_total("choice_bits", costs, costs.bits, depths);
 }
 
 std::vector<double> tile_sse(const Image& a, const Image& b, uint32_t tile_px, uint32_t tiles_x, uint32_t tiles_y) {

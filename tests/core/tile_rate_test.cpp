@@ -29,6 +29,7 @@ TEST(TileRate, LagrangianPicksEachTilesBestTrade) {
   EXPECT_EQ(choose_depths(c, 1.0), (std::vector<uint8_t>{2, 1}));     // tile 0 gains 900 for 10 more bits, tile 1 only 5
   EXPECT_EQ(choose_depths(c, 1000.0), (std::vector<uint8_t>{1, 1}));  // bits only
   EXPECT_DOUBLE_EQ(choice_sse(c, {2, 1}), 150.0);
+  EXPECT_DOUBLE_EQ(choice_bits(c, {2, 1}), 30.0);
   EXPECT_THROW(choice_sse(c, {4, 1}), Error);
   TileCosts bad = c;
   bad.bits.pop_back();
