@@ -3,6 +3,7 @@
 // have the same collective methods, and only the backend files name the concrete type.
 // Included by distributed_gloo.cpp and distributed_nccl.cpp only.
 #pragma once
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,18 @@ class C10dCommunicator final : public Communicator {
     reduce(ts, c10d::ReduceOp::SUM, what);
   }
 
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(torch::Tensor& t, const char* what) override {
+    auto pending = std::make_unique<Pending>(*this, what);
+    guard(what, [&] {
+      std::vector<torch::Tensor> one{t};
+      c10d::AllreduceOptions o;
+      o.reduceOp = c10d::ReduceOp::SUM;
+      o.timeout = timeout_;
+      pending->work = group_->allreduce(one, o);
+    });
+    return pending;
+  }
+
   void broadcast(torch::Tensor& t, int root, const char* what) override {
     guard(what, [&] {
       std::vector<torch::Tensor> one{t};
@@ -89,6 +102,16 @@ class C10dCommunicator final : public Communicator {
   }
 
  private:
+  struct Pending final : PendingCollective {
+    Pending(C10dCommunicator& c, const char* w) : comm(c), what(w) {}
+    void wait() override {
+      comm.guard(what, [&] { work->wait(comm.timeout_); });
+    }
+    C10dCommunicator& comm;
+    const char* what;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+
   std::vector<torch::Tensor> gather(const torch::Tensor& t) {
     std::vector<std::vector<torch::Tensor>> out(1);
     for (int r = 0; r < world_; ++r) out[0].push_back(torch::empty_like(t));

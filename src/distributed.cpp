@@ -41,6 +41,12 @@ class LocalCommunicator final : public Communicator {
   void all_reduce_sum(torch::Tensor&, const char*) override {}
   void all_reduce_max(torch::Tensor&, const char*) override {}
   void all_reduce_sum(std::vector<torch::Tensor>&, const char*) override {}
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(torch::Tensor&, const char*) override {
+    struct Done final : PendingCollective {
+      void wait() override {}
+    };
+    return std::make_unique<Done>();
+  }
   void broadcast(torch::Tensor&, int, const char*) override {}
   void barrier(const char*) override {}
   torch::Tensor all_gather_rows(const torch::Tensor& rows, const char*) override { return rows; }

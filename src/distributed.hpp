@@ -43,6 +43,15 @@ struct DistributedOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
 
+// A collective that was started and not yet waited for.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Blocks until it is done; fails as the blocking collectives do (hrvq::Error naming
+  // the rank and the operation).
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -55,6 +64,9 @@ class Communicator {
   virtual void all_reduce_max(torch::Tensor& t, const char* what) = 0;
   // Several tensors at once (one collective each, all in flight together).
   virtual void all_reduce_sum(std::vector<torch::Tensor>& ts, const char* what) = 0;
+  // Starts an in-place sum over all ranks and returns at once; `t` must stay alive and
+  // untouched until wait(). Every rank must start its collectives in the same order.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(torch::Tensor& t, const char* what) = 0;
   virtual void broadcast(torch::Tensor& t, int root, const char* what) = 0;
   virtual void barrier(const char* what) = 0;
   // Every rank's `rows` (same trailing shape, any number of rows) stacked in rank order.

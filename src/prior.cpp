@@ -616,7 +616,8 @@ PriorTrainReport train_prior(const PriorTrainOptions& options) {
   if (resumed) adam.load(resumed->file);
   std::vector<torch::Tensor> param_tensors;
   for (auto& p : params) param_tensors.push_back(p.second);
-  GradientSync grad_sync(param_tensors, *comm);
+  auto sync = make_gradient_sync(param_tensors, *comm, gradient_overlap_for(o.dist_overlap, device), o.dist_bucket_bytes);
+  GradientSync& grad_sync = *sync;
   if (world > 1 && !o.quiet)
     fmt::print(stderr, "data-parallel: {} ranks x batch {} = global batch {}; {} gradient bytes all-reduced per step\n",
                world, batch, global_batch, grad_sync.bytes_per_step());

@@ -317,11 +317,14 @@ TrainSummary train(const TrainOptions& options) {
   model->train();
   std::vector<torch::Tensor> param_tensors;
   for (auto& p : params) param_tensors.push_back(p.second);
-  GradientSync grad_sync(param_tensors, *comm);
+  const GradientOverlap overlap = gradient_overlap_for(options.dist_overlap, device);
+  auto sync = make_gradient_sync(param_tensors, *comm, overlap, options.dist_bucket_bytes);
+  GradientSync& grad_sync = *sync;
   if (world > 1 && !quiet)
     fmt::print(stderr, "data-parallel: {} ranks x batch {} = global batch {}; {} gradient bytes all-reduced per step in {} "
-                       "bucket(s) over {}\n", world, tc.batch_size, global_batch, grad_sync.bytes_per_step(),
-               grad_sync.buckets(), device.is_cuda() ? "nccl" : "gloo");
+                       "bucket(s) over {}{}\n", world, tc.batch_size, global_batch, grad_sync.bytes_per_step(),
+               grad_sync.buckets(), device.is_cuda() ? "nccl" : "gloo",
+               overlap == GradientOverlap::Overlapped ? ", overlapped with the backward pass" : "");
 
   const int n_layers = mc.num_layers();
   CodeStats window_stats(table_rows(mc));

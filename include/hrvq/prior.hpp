@@ -70,6 +70,12 @@ struct PriorTrainOptions {
   // Data-parallel training under torchrun, as for hrvq train (TrainOptions).
   std::string dist_backend = "auto";
   double dist_timeout_s = 300;
+  // The gradient all-reduce started bucket by bucket during the backward pass (on) or
+  // after it (off); the weights are the same bit for bit. auto: on for CUDA (NCCL runs
+  // beside the kernels), off on the CPU, where Gloo's threads take the cores the backward
+  // pass needs (measured: docs/distributed.md).
+  std::string dist_overlap = "auto";
+  size_t dist_bucket_bytes = 0;  // gradient bucket size; 0: the strategy's own (tests)
 };
 
 struct PriorTrainReport {

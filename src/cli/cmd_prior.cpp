@@ -61,7 +61,10 @@ void register_train_prior(CLI::App& app) {
   cmd->add_flag("--eval-only", a.eval_only, "Only measure the existing prior OUTPUT on the held-out items");
   cmd->add_option("--dist-backend", o.dist_backend, "Under torchrun: c10d backend auto|gloo|nccl")->capture_default_str();
   cmd->add_option("--dist-timeout", o.dist_timeout_s, "Under torchrun: seconds a rank waits for its peers before the job fails")->capture_default_str();
+  cmd->add_option("--dist-overlap", o.dist_overlap, "Under torchrun: the gradient all-reduce during the backward pass (on) or after it (off); auto: on for CUDA, off on the CPU; same weights either way")
+      ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   cmd->add_option("--stop-after", o.stop_after, "Stop as on Ctrl-C after this step")->group("");
+  cmd->add_option("--dist-bucket-bytes", o.dist_bucket_bytes, "Gradient bucket size in bytes (tests)")->group("");
   cmd->add_flag("--json", a.json, "Print a JSON summary on stdout");
   cmd->callback([args] {
     auto& x = *args;
