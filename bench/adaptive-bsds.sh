@@ -7,7 +7,8 @@
 # Env:   IMAGES (default ../shared/data/bsds500/test), LIMIT (0 = all), QUALITY (the -q
 #        list, default 7,13,20,33,53,67: 2, 3, 4, 6, 9 and 11 of the bundled model's 16
 #        maps, 0.24 to 1.65 bpp), TILE (4), DECODES (--adaptive-decodes, default the
-#        encoder's: 0), THREADS (torch threads, default 1),
+#        encoder's: 0), SSIM_WEIGHT (--adaptive-tune ssim is 0.5; default 0, psnr),
+#        THREADS (torch threads, default 1),
 #        PEERS (bench/peers.py result for the same images, default
 #        docs/codec-bsds-peers.json), UNIFORM (hrvq's full one-depth curve, default
 #        docs/codec-bsds.json; empty: the one-depth rows of this run), BENCH_RESULT (reuse
@@ -23,6 +24,7 @@ QUALITY=${QUALITY:-7,13,20,33,53,67}
 TILE=${TILE:-4}
 decodes=()
 [[ -n ${DECODES:-} ]] && decodes=(--decodes "$DECODES")
+[[ -n ${SSIM_WEIGHT:-} ]] && decodes+=(--ssim-weight "$SSIM_WEIGHT")
 THREADS=${THREADS:-1}
 PEERS=${PEERS:-docs/codec-bsds-peers.json}
 UNIFORM=${UNIFORM-docs/codec-bsds.json}

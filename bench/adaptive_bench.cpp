@@ -38,6 +38,7 @@ const char* kUsage =
     "  --window W         depths tried around the uniform one (EncodeOptions::depth_window, default 4)\n"
     "  --decodes N        of those, decoded to measure tile errors (EncodeOptions::depth_decodes, default 3;\n"
     "                     2W+1 = all: exact)\n"
+    "  --ssim-weight S    EncodeOptions::depth_ssim_weight, 0..1 (default 0: squared error)\n"
     "  --threads T        torch intra-op threads (default 0 = one per core)\n"
     "  --json FILE        also write the results as JSON ('-' = stdout)\n";
 
@@ -46,6 +47,7 @@ struct Args {
   size_t limit = 0;
   std::vector<int> qualities = {7, 13, 20, 27, 33, 40, 53, 67};
   int tile = 4, window = 4, decodes = hrvq::EncodeOptions{}.depth_decodes, threads = 0;
+  double ssim_weight = 0;
 };
 
 std::vector<int> parse_list(const std::string& text) {
@@ -83,6 +85,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--window") a.window = std::stoi(v);
     else if (flag == "--decodes") a.decodes = std::stoi(v);
     else if (flag == "--threads") a.threads = std::stoi(v);
+    else if (flag == "--ssim-weight") a.ssim_weight = std::stod(v);
     else throw Error(fmt::format("unknown option '{}' (see --help)", flag));
   }
   if (a.model.empty() || a.images.empty()) throw Error("give -m MODEL and -i DIR (see --help)");
@@ -133,6 +136,7 @@ int run(const Args& a) {
         eo.depth_tile = mode ? a.tile : 0;
         eo.depth_window = a.window;
         eo.depth_decodes = a.decodes;
+        eo.depth_ssim_weight = a.ssim_weight;
         auto t0 = std::chrono::steady_clock::now();
         const auto file = codec.encode(image, eo);
         t.encode_s += seconds_since(t0);
@@ -150,8 +154,9 @@ int run(const Args& a) {
                  el / double(i + 1) * double(paths.size() - i - 1));
   }
   const double n = double(paths.size());
-  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, window {}, decodes {}, torch threads {}\n\n",
-                                  paths.size(), pixels / 1e6, a.model, a.tile, a.window, a.decodes,
+  std::string table = fmt::format("{} images, {:.2f} MP, model {}, tile {}, window {}, decodes {}, ssim weight {:g}, "
+                                  "torch threads {}\n\n",
+                                  paths.size(), pixels / 1e6, a.model, a.tile, a.window, a.decodes, a.ssim_weight,
                                   hrvq::runtime_threads());
   table += "| -q | uniform bpp | uniform PSNR | uniform MS-SSIM | adaptive bpp | adaptive PSNR | adaptive MS-SSIM | "
            "PSNR gain (dB) | files with a depth map | encode MP/s uniform / adaptive | decode MP/s uniform / adaptive |\n";
@@ -175,9 +180,10 @@ int run(const Args& a) {
   std::fputs(table.c_str(), a.json == "-" ? stderr : stdout);
   if (!a.json.empty()) {
     const std::string json = fmt::format(
-        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"window\":{},\"decodes\":{},\"torch_threads\":{},"
-        "\"rows\":[{}]}}\n",
-        a.model, a.images, paths.size(), pixels, a.tile, a.window, a.decodes, hrvq::runtime_threads(), rows);
+        "{{\"model\":\"{}\",\"images_dir\":\"{}\",\"images\":{},\"pixels\":{:.0f},\"tile\":{},\"window\":{},\"decodes\":{},\"ssim_weight\":{:g},"
+        "\"torch_threads\":{},\"rows\":[{}]}}\n",
+        a.model, a.images, paths.size(), pixels, a.tile, a.window, a.decodes, a.ssim_weight, hrvq::runtime_threads(),
+        rows);
     if (a.json == "-") std::fputs(json.c_str(), stdout);
     else hrvq::write_file_atomic(a.json, std::vector<uint8_t>(json.begin(), json.end()));
   }

@@ -3,6 +3,7 @@
 #include "hrvq/image.hpp"
 #include "hrvq/map_contexts.hpp"
 #include "hrvq/tile_distortion.hpp"
+#include "hrvq/tile_masking.hpp"
 #include "hrvq/tile_rate.hpp"
 
 #include <algorithm>
@@ -491,6 +492,13 @@ struct Codec::Impl {
     // With no decode the proxy's scale (latent units) stands in, hence the wide range.
     constexpr double kLambdaLo = 1e-6, kLambdaHi = 1e9;
     constexpr int kProbes = 16;
+    // --adaptive-tune ssim: every tile's error weighed by SSIM's sensitivity to it; the
+    // --psnr target compares errors with a PSNR, so it keeps them as they are.
+    if (!by_psnr && o.depth_ssim_weight > 0) {
+      const auto w = ssim_tile_weights(image, tile * static_cast<uint32_t>(d), tiles_x, tiles_y, o.depth_ssim_weight);
+      for (size_t t = 0; t < costs.tiles; ++t)
+        for (size_t c = 0; c < costs.depths.size(); ++c) costs.sse[t * costs.depths.size() + c] *= w[t];
+    }
     // The uniform file's error and bits on the same scale as the choice's (the proxy's,
     // with no decode).
     const std::vector<uint8_t> uniform_depths(costs.tiles, static_cast<uint8_t>(k0));

@@ -134,6 +134,14 @@ TEST_F(CliCodecTest, AdaptiveOption) {
            (dir / "e.hrvq"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LE(slurp(dir / "e.hrvq").size(), slurp(dir / "u.hrvq").size());
+  r = hrvq("encode --adaptive --adaptive-tile 2 --adaptive-tune ssim -q 50 -m " + model + " " + in + " -o " +
+           (dir / "s.hrvq"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(slurp(dir / "s.hrvq").size(), slurp(dir / "u.hrvq").size());
+  r = hrvq("encode --adaptive --adaptive-tune butteraugli -m " + model + " " + in + " -o " + (dir / "t.hrvq"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--adaptive-tune"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "t.hrvq"));
   r = hrvq("encode --adaptive --adaptive-decodes 65 -m " + model + " " + in + " -o " + (dir / "c.hrvq"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--adaptive-decodes"), std::string::npos) << r.err;

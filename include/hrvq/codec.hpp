@@ -50,6 +50,11 @@ struct CodecOptions {
   std::function<void(const std::string&)> warn;
 };
 
+// depth_ssim_weight of `hrvq encode --adaptive-tune ssim`: on 12 BSDS500 validation
+// photos 0.5 gained the most MS-SSIM at equal size; 0.75 and 1 gained less and lost PSNR
+// against one depth per image (docs/adaptive-tuning.md).
+inline constexpr double kSsimTuneWeight = 0.5;
+
 struct EncodeOptions {
   int layers = 0;            // index maps to write, 1..n; 0 = all the model has
   // Per image, what decides the maps written when `layers` is 0 (rate_control.hpp):
@@ -83,6 +88,11 @@ struct EncodeOptions {
   // exact gain at 0.70x, 3 decodes 88% at 0.24x, exact 100% at 0.12x. 0 is the default:
   // the encoder stays within reach of the uniform one's speed.
   int depth_decodes = 0;
+  // How much the depth choice under a rate target (-q, --bpp, --layers) weighs each
+  // tile's error by SSIM's sensitivity to it (tile_masking.hpp): 0 minimises the squared
+  // error (PSNR), 1 weighs it fully by 1 / (2 s^2 + C2), between blends. --psnr targets
+  // always use the squared error.
+  double depth_ssim_weight = 0;
   Coder coder = Coder::RansCtx;
   std::string name;          // the input's name, for messages
 };

@@ -231,6 +231,7 @@ void register_encode(CLI::App& app) {
     bool adaptive = false;
     int adaptive_tile = 4;
     int adaptive_decodes = EncodeOptions{}.depth_decodes;
+    std::string adaptive_tune = "psnr";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("encode", "Compress PNG/JPEG images to .hrvq bitstreams");
@@ -260,6 +261,10 @@ void register_encode(CLI::App& app) {
                   "Depths the --adaptive encoder decodes to measure tile errors, the rest estimated (more: slower, "
                   "closer; 0: estimated from the latents alone)")
       ->check(CLI::Range(0, 64))->capture_default_str();
+  cmd->add_option("--adaptive-tune", args->adaptive_tune,
+                  "What the --adaptive choice under -q/--bpp minimises: psnr (the squared error) | ssim (the error "
+                  "weighed by how plain it is to SSIM: more maps for flat areas)")
+      ->check(CLI::IsMember({"psnr", "ssim"}))->capture_default_str();
   cmd->add_flag("--quiet", globals().quiet, "No progress or warnings on stderr (as the global -q)");
   cmd->add_option("--coder", args->coder, "rans-ctx (rANS, neighbour contexts adapted per image) | rans (static per-parent tables) | zstd | raw")
       ->capture_default_str();
@@ -283,6 +288,7 @@ void register_encode(CLI::App& app) {
     eo.rdo_lambda = a.rdo;
     eo.depth_tile = a.adaptive ? a.adaptive_tile : 0;
     eo.depth_decodes = a.adaptive_decodes;
+    eo.depth_ssim_weight = a.adaptive_tune == "ssim" ? kSsimTuneWeight : 0.0;
     // Without any rate option: -q 40. On BSDS500 test it writes 7 of the bundled model's
     // 16 maps, about 0.93 bpp and 30.9 dB (MS-SSIM 0.980), where hrvq is +0.19 dB over JPEG
     // (docs/codec-bsds.md); its higher maps add rate faster than quality.
