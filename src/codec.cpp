@@ -383,13 +383,20 @@ struct Codec::Impl {
                   &image.pixels[(size_t(y0 * step + y) * image.width + x0 * step) * C], size_t(pw) * C);
     return crop;
   }
-  // map_weights_from_crop on the calibration crop, decoded at each of `depths`.
+  // map_weights_from_crop on the calibration crop, decoded at each of `depths`: one
+  // decoder pass over a batch of copies of the crop, each with a depth map of one depth.
   std::vector<double> crop_map_weights(const IndexMaps& maps, const Image& image, const std::vector<int>& depths) const {
     const Crop crop = calibration_crop(maps, image);
     const uint32_t side = std::max(crop.maps.cols.back(), crop.maps.rows.back());
+    std::vector<IndexMaps> copies(depths.size(), crop.maps);
+    std::vector<const IndexMaps*> batch;
+    for (size_t c = 0; c < depths.size(); ++c) {
+      copies[c].depth = make_depth_map(crop.maps.cols.back(), crop.maps.rows.back(), side, static_cast<uint8_t>(depths[c]));
+      batch.push_back(&copies[c]);
+    }
+    const auto decoded = synthesize_group(batch, *std::max_element(depths.begin(), depths.end()));
     std::vector<double> sse, proxy;
-    for (int k : depths)
-      sse.push_back(tile_sse(crop.pixels, synthesize_group({&crop.maps}, k)[0], side * static_cast<uint32_t>(d), 1, 1)[0]);
+    for (const Image& im : decoded) sse.push_back(tile_sse(crop.pixels, im, side * static_cast<uint32_t>(d), 1, 1)[0]);
     for (const auto& e : tile_truncation_energy(crop.maps, side)) proxy.push_back(e[0]);
     return map_weights_from_crop(depths, sse, proxy);
   }

@@ -53,6 +53,41 @@ TEST(QuantizedCdf, EverySymbolCodable) {
   EXPECT_THROW(QuantizedCdf::from_counts(too_many.data(), 2, 17), Error);
 }
 
+// The rule of format/bitstream.md spelled out in 128-bit arithmetic, as a second
+// implementation would write it.
+std::vector<uint32_t> reference_cdf(const std::vector<uint64_t>& counts, unsigned bits) {
+  using u128 = unsigned __int128;
+  const size_t m = counts.size();
+  const u128 total = u128{1} << bits;
+  u128 smoothed = 0;
+  size_t largest = 0;
+  for (size_t s = 0; s < m; ++s) {
+    smoothed += u128{counts[s]} + 1;
+    if (counts[s] > counts[largest]) largest = s;
+  }
+  std::vector<uint32_t> freq(m);
+  u128 assigned = 0;
+  for (size_t s = 0; s < m; ++s) assigned += freq[s] = 1 + uint32_t((total - m) * (u128{counts[s]} + 1) / smoothed);
+  freq[largest] += uint32_t(total - assigned);
+  std::vector<uint32_t> cdf{0};
+  for (uint32_t f : freq) cdf.push_back(cdf.back() + f);
+  return cdf;
+}
+
+TEST(QuantizedCdf, FastPathIsTheExactRule) {
+  // Small counts (rans-ctx's adaptive tables), counts near the quotients' integer
+  // boundaries, and large ones up to the 64-bit path's limit.
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const size_t m = size_t{1} << (rng() % 9);
+    std::vector<uint64_t> counts(m);
+    const int kind = trial % 3;
+    for (auto& c : counts)
+      c = kind == 0 ? rng() % 64 : kind == 1 ? (rng() % 4) * (uint64_t{1} << (rng() % 30)) : rng() % (uint64_t{1} << 38);
+    ASSERT_EQ(QuantizedCdf::from_counts(counts.data(), m, 16).cdf, reference_cdf(counts, 16)) << trial;
+  }
+}
+
 TEST(QuantizedCdf, ZeroCountsAreUniform) {
   const std::vector<uint64_t> counts(8, 0);
   const QuantizedCdf q = QuantizedCdf::from_counts(counts.data(), 8, 16);
