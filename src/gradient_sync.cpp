@@ -1,5 +1,6 @@
 #include "gradient_sync.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 
@@ -7,7 +8,11 @@
 
 namespace hrvq {
 
-void GradientSync::make_buckets(const std::vector<size_t>& order, size_t bucket_bytes) {
+GradientSync::GradientSync(std::vector<torch::Tensor> params, bool reverse, size_t bucket_bytes)
+    : params_(std::move(params)) {
+  std::vector<size_t> order(params_.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (reverse) std::reverse(order.begin(), order.end());
   size_t in_bucket = 0;
   for (size_t i : order) {
     const auto& p = params_[i];
@@ -28,12 +33,8 @@ namespace {
 
 class AfterBackwardSync final : public GradientSync {
  public:
-  AfterBackwardSync(std::vector<torch::Tensor> params, Communicator& comm, size_t bucket_bytes) : comm_(comm) {
-    params_ = std::move(params);
-    std::vector<size_t> order(params_.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    make_buckets(order, bucket_bytes);
-  }
+  AfterBackwardSync(std::vector<torch::Tensor> params, Communicator& comm, size_t bucket_bytes)
+      : GradientSync(std::move(params), false, bucket_bytes), comm_(comm) {}
 
   void average() override {
     if (comm_.world_size() == 1) return;

@@ -32,9 +32,10 @@ class GradientSync {
   double seconds() const { return seconds_; }
 
  protected:
-  // Buckets of parameter indices, in `order`, each at most `bucket_bytes` unless one
-  // parameter alone is larger; a bucket never mixes dtypes or devices.
-  void make_buckets(const std::vector<size_t>& order, size_t bucket_bytes);
+  // Buckets of parameter indices, in parameter order or its reverse, each at most
+  // `bucket_bytes` unless one parameter alone is larger; a bucket never mixes dtypes or
+  // devices.
+  GradientSync(std::vector<torch::Tensor> params, bool reverse, size_t bucket_bytes);
   std::vector<torch::Tensor> params_;
   std::vector<std::vector<size_t>> buckets_;  // indices into params_
   size_t bytes_ = 0;

@@ -16,11 +16,8 @@ namespace {
 
 class OverlappedGradientSync final : public GradientSync {
  public:
-  OverlappedGradientSync(std::vector<torch::Tensor> params, Communicator& comm, size_t bucket_bytes) : comm_(comm) {
-    params_ = std::move(params);
-    std::vector<size_t> order;
-    for (size_t i = params_.size(); i-- > 0;) order.push_back(i);
-    make_buckets(order, bucket_bytes);
+  OverlappedGradientSync(std::vector<torch::Tensor> params, Communicator& comm, size_t bucket_bytes)
+      : GradientSync(std::move(params), true, bucket_bytes), comm_(comm) {
     place_.resize(params_.size());
     for (size_t b = 0; b < buckets_.size(); ++b) {
       Bucket bucket;
