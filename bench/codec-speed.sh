@@ -2,7 +2,9 @@
 # Issue 10's codec-speed target: hrvq's in-memory encode and decode (build/codec_bench)
 # against the same network run by eager PyTorch as a user writes it
 # (bench/codec_speed_pytorch.py: torch.nn modules, no_grad, same thread count), default
-# memory format, with channels_last, and with the decoder input made contiguous NCHW.
+# memory format, with channels_last, and compiled with torch.jit (freeze +
+# optimize_for_inference, how hrvq's frozen graphs are made). hrvq runs twice: its default
+# frozen graphs and --eager (the eager modules, the reference path).
 # Two networks: the bundled photo model and a cifar10-preset network (trained here for a
 # few steps on random CIFAR-format data: speed does not depend on the weights), both
 # measured on the same N BSDS500 test photos (481x321).
@@ -79,17 +81,24 @@ c, _ = hrvqm.load(sys.argv[1], as_numpy=True); print(c['hrvq.layers'] * c.get('h
 done
 
 # Interleaved rounds.
+HRVQ_VARIANTS=(frozen eager)
+PY_VARIANTS=(default channels_last jit)
 start=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
   for m in "${MODELS[@]}"; do
-    echo "codec-speed: round $r/$ROUNDS, $m: hrvq" >&2
-    "$BIN/codec_bench" -m "${MODEL_PATH[$m]}" -i "$TMP/png" --threads "$THREADS" --json "$TMP/hrvq-$m-$r.json" \
-      >/dev/null 2>"$TMP/hrvq-$m-$r.log" || { cat "$TMP/hrvq-$m-$r.log" >&2; die "codec_bench failed"; }
-    for v in default channels_last nchw; do
+    for v in "${HRVQ_VARIANTS[@]}"; do
+      echo "codec-speed: round $r/$ROUNDS, $m: hrvq $v" >&2
+      flags=()
+      [ "$v" = eager ] && flags+=(--eager)
+      "$BIN/codec_bench" -m "${MODEL_PATH[$m]}" -i "$TMP/png" --threads "$THREADS" "${flags[@]}" \
+        --json "$TMP/hrvq-$m-$v-$r.json" >/dev/null 2>"$TMP/hrvq-$m-$v-$r.log" ||
+        { cat "$TMP/hrvq-$m-$v-$r.log" >&2; die "codec_bench failed"; }
+    done
+    for v in "${PY_VARIANTS[@]}"; do
       echo "codec-speed: round $r/$ROUNDS, $m: PyTorch $v" >&2
       flags=()
       [ "$v" = channels_last ] && flags+=(--channels-last)
-      [ "$v" = nchw ] && flags+=(--nchw)
+      [ "$v" = jit ] && flags+=(--jit)
       # The check runs after the timed pass, in the first round only.
       [ "$r" = 1 ] && flags+=(--check-raw "$TMP/raw-$m" --check-decoded "$TMP/dec-$m")
       $PY bench/codec_speed_pytorch.py --model "${MODEL_PATH[$m]}" --threads "$THREADS" --runs 1 --label "$m/$v" \
@@ -107,8 +116,8 @@ done_rounds=0
 for r in $(seq 1 "$ROUNDS"); do
   ok=1
   for m in photo cifar10; do
-    [ -f "$TMP/hrvq-$m-$r.json" ] || ok=0
-    for v in default channels_last nchw; do [ -f "$TMP/py-$m-$v-$r.json" ] || ok=0; done
+    for v in frozen eager; do [ -f "$TMP/hrvq-$m-$v-$r.json" ] || ok=0; done
+    for v in default channels_last jit; do [ -f "$TMP/py-$m-$v-$r.json" ] || ok=0; done
   done
   [ $ok = 1 ] || break
   done_rounds=$r
@@ -122,61 +131,51 @@ tmp, rounds, threads, out_dir, n_arg, elapsed, uptime, cifar_steps = sys.argv[1:
 rounds = int(rounds)
 med = statistics.median
 models = ["photo", "cifar10"]
-variants = ["default", "channels_last", "nchw"]
+hv_names = ["frozen", "eager"]
+variants = ["default", "channels_last", "jit"]
 res = {"command": "bench/codec-speed.sh %s" % n_arg + ("" if rounds == 3 else " (%d complete rounds)" % rounds),
        "threads": int(threads), "rounds": rounds, "uptime_after": uptime.strip(), "elapsed_s": int(elapsed),
        "cifar10_training_steps": int(cifar_steps), "models": {}}
 rows = []
 for m in models:
-    hb = [json.load(open(f"{tmp}/hrvq-{m}-{r}.json")) for r in range(1, rounds + 1)]
-    mp = hb[0]["pixels"] / 1e6
-    h = {"analyze_mp_per_s": [mp / b["analyze"]["s"] for b in hb],
-         "encode_mp_per_s": [mp / b["encode"]["rans-ctx"]["s"] for b in hb],
-         "entropy_encode_only_mp_per_s": [mp / b["entropy_coding"]["rans-ctx"]["s"] for b in hb],
-         "decode_mp_per_s": [mp / b["per_layers"][-1]["decode_s"] for b in hb],
-         "psnr_all_maps_db": hb[0]["per_layers"][-1]["psnr_mean"], "maps": hb[0]["layers"],
-         "images": hb[0]["images"], "megapixels": mp, "torch_threads": hb[0]["torch_threads"]}
-    # Network half of hrvq's encode: its whole encode minus its rans-ctx coding of the same maps.
-    h["encode_network_only_mp_per_s"] = [mp / (b["encode"]["rans-ctx"]["s"] - b["entropy_coding"]["rans-ctx"]["s"]) for b in hb]
+    h = {}
+    for hv in hv_names:
+        hb = [json.load(open(f"{tmp}/hrvq-{m}-{hv}-{r}.json")) for r in range(1, rounds + 1)]
+        mp = hb[0]["pixels"] / 1e6
+        h[hv] = {"analyze_mp_per_s": [mp / b["analyze"]["s"] for b in hb],
+                 "encode_mp_per_s": [mp / b["encode"]["rans-ctx"]["s"] for b in hb],
+                 "entropy_encode_only_mp_per_s": [mp / b["entropy_coding"]["rans-ctx"]["s"] for b in hb],
+                 # Network half of hrvq's encode: its whole encode minus its rans-ctx coding of the same maps.
+                 "encode_network_only_mp_per_s": [mp / (b["encode"]["rans-ctx"]["s"] - b["entropy_coding"]["rans-ctx"]["s"])
+                                                  for b in hb],
+                 "decode_mp_per_s": [mp / b["per_layers"][-1]["decode_s"] for b in hb],
+                 "psnr_all_maps_db": hb[0]["per_layers"][-1]["psnr_mean"], "maps": hb[0]["layers"],
+                 "images": hb[0]["images"], "megapixels": mp, "torch_threads": hb[0]["torch_threads"]}
     p = {}
     for v in variants:
         pr = [json.load(open(f"{tmp}/py-{m}-{v}-{r}.json")) for r in range(1, rounds + 1)]
         p[v] = {"encode_mp_per_s": [x["encode_mp_per_s"] for x in pr], "decode_mp_per_s": [x["decode_mp_per_s"] for x in pr],
                 "check": pr[0].get("check")}
     res["models"][m] = {"hrvq": h, "pytorch": p}
-    M = lambda xs: med(xs)
-    hd, pd, pc, pn = M(h["decode_mp_per_s"]), M(p["default"]["decode_mp_per_s"]), M(p["channels_last"]["decode_mp_per_s"]), M(p["nchw"]["decode_mp_per_s"])
-    he, ha, hn = M(h["encode_mp_per_s"]), M(h["analyze_mp_per_s"]), M(h["encode_network_only_mp_per_s"])
-    pe, pce, pne = M(p["default"]["encode_mp_per_s"]), M(p["channels_last"]["encode_mp_per_s"]), M(p["nchw"]["encode_mp_per_s"])
-    rows.append((m, "encode (codec: network + rans-ctx)", he, pe, pce, None))
-    rows.append((m, "encode, network + search only (hrvq: encode minus its rans-ctx coding)", hn, pe, pce, None))
-    rows.append((m, "encode, network + search only (hrvq: analyze, first pass, cold)", ha, pe, pce, None))
-    rows.append((m, "decode (codec: rans-ctx + network, to uint8)", hd, pd, pc, pn))
-lines = ["| model | step | hrvq MP/s | PyTorch default MP/s | PyTorch channels_last MP/s | PyTorch NCHW decoder MP/s "
-         "| hrvq / default | hrvq / channels_last |", "|---|---|---|---|---|---|---|---|"]
-for m, step, hv, d, c, nn in rows:
-    lines.append(f"| {m} | {step} | {hv:.2f} | {d:.2f} | {c:.2f} | {'%.2f' % nn if nn else '(as default)'} "
-                 f"| {hv / d:.2f}x | {hv / c:.2f}x |")
-# A noise gauge: the NCHW-decoder variant's encode is the default variant's code, run in
-# the next process of the same round.
-noise = []
-for m in models:
-    p = res["models"][m]["pytorch"]
-    a_, b_ = p["default"]["encode_mp_per_s"], p["nchw"]["encode_mp_per_s"]
-    noise.append(f"{m}: " + ", ".join(f"{x:.2f} vs {y:.2f}" for x, y in zip(a_, b_)))
+    for step, hk, pk in (("encode (hrvq: network + search + rans-ctx coding)", "encode_mp_per_s", "encode_mp_per_s"),
+                         ("encode, network + search only (hrvq: encode minus its rans-ctx coding)",
+                          "encode_network_only_mp_per_s", "encode_mp_per_s"),
+                         ("decode (hrvq: rans-ctx decoding + network, to uint8)", "decode_mp_per_s", "decode_mp_per_s")):
+        rows.append((m, step, [med(h[hv][hk]) for hv in hv_names], [med(p[v][pk]) for v in variants]))
+lines = ["| model | step | hrvq MP/s | hrvq --eager MP/s | PyTorch default MP/s | PyTorch channels_last MP/s "
+         "| PyTorch jit MP/s | hrvq / default | hrvq / channels_last | hrvq / jit | hrvq --eager / default |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+for m, step, (hf, he), (d, c, j) in rows:
+    lines.append(f"| {m} | {step} | **{hf:.2f}** | {he:.2f} | {d:.2f} | {c:.2f} | {j:.2f} "
+                 f"| **{hf / d:.2f}x** | {hf / c:.2f}x | {hf / j:.2f}x | {he / d:.2f}x |")
 lines.append("")
 per_round = []
 for m in models:
-    h, p = res["models"][m]["hrvq"], res["models"][m]["pytorch"]["default"]
-    for what, hk, pk in (("encode", "encode_mp_per_s", "encode_mp_per_s"), ("analyze", "analyze_mp_per_s", "encode_mp_per_s"),
-                         ("decode", "decode_mp_per_s", "decode_mp_per_s")):
-        per_round.append(f"{m} {what} " + ", ".join(f"{x / y:.2f}" for x, y in zip(h[hk], p[pk])))
+    h, p = res["models"][m]["hrvq"]["frozen"], res["models"][m]["pytorch"]["default"]
+    for what, k in (("encode", "encode_mp_per_s"), ("decode", "decode_mp_per_s")):
+        per_round.append(f"{m} {what} " + ", ".join(f"{x / y:.2f}" for x, y in zip(h[k], p[k])))
 res["per_round_ratio_vs_default"] = per_round
-lines.append("hrvq / PyTorch default per round (round 1, 2, ...; analyze against the peer's encode): "
-             + "; ".join(per_round) + ".")
-lines.append("")
-lines.append("Noise gauge, the same PyTorch encode code run in two processes of each round (default vs "
-             "NCHW-decoder variant, MP/s per round): " + "; ".join(noise) + ".")
+lines.append("hrvq / PyTorch default per round (round 1, 2, ...): " + "; ".join(per_round) + ".")
 table = "\n".join(lines)
 checks = ["| model | PyTorch variant | maps per image | positions | mismatched positions | max pixel diff vs `hrvq decode` "
           "| PSNR vs `hrvq decode` | PSNR vs original (hrvq's maps, PyTorch decoder) |",
@@ -185,18 +184,19 @@ for m in models:
     for v in variants:
         c = res["models"][m]["pytorch"][v]["check"]
         pv = c["psnr_db_vs_hrvq_decode"]
-        checks.append(f"| {m} | {v} | {res['models'][m]['hrvq']['maps']} | {c['positions']} | "
+        checks.append(f"| {m} | {v} | {res['models'][m]['hrvq']['frozen']['maps']} | {c['positions']} | "
                       f"{c['mismatched_positions']} | {c['max_abs_pixel_diff_vs_hrvq_decode']} | "
                       f"{'identical' if pv is None else '%.2f dB' % pv} | "
                       f"{c['peer_decoding_of_hrvq_maps_psnr_db_mean']:.4f} dB |")
 checks = "\n".join(checks)
-ed = ["| model | hrvq encode / decode | hrvq encode (network only) / decode | PyTorch default encode / decode "
-      "| PyTorch channels_last encode / decode | PyTorch NCHW decoder: encode / decode |", "|---|---|---|---|---|---|"]
+ed = ["| model | hrvq encode / decode | hrvq encode (network only) / decode | hrvq --eager encode / decode "
+      "| PyTorch default encode / decode | PyTorch channels_last encode / decode | PyTorch jit encode / decode |",
+      "|---|---|---|---|---|---|---|"]
 for m in models:
     h, p = res["models"][m]["hrvq"], res["models"][m]["pytorch"]
     r = lambda d, e="encode_mp_per_s": med(d[e]) / med(d["decode_mp_per_s"])
-    ed.append(f"| {m} | {r(h):.2f} | {r(h, 'encode_network_only_mp_per_s'):.2f} | {r(p['default']):.2f} "
-              f"| {r(p['channels_last']):.2f} | {r(p['nchw']):.2f} |")
+    ed.append(f"| {m} | {r(h['frozen']):.2f} | {r(h['frozen'], 'encode_network_only_mp_per_s'):.2f} | {r(h['eager']):.2f} "
+              f"| {r(p['default']):.2f} | {r(p['channels_last']):.2f} | {r(p['jit']):.2f} |")
 enc_dec = "\n".join(ed)
 res["encode_vs_decode_markdown"] = enc_dec
 res["table_markdown"], res["checks_markdown"] = table, checks
@@ -206,7 +206,7 @@ print()
 print(enc_dec)
 print()
 print(checks)
-h0 = res["models"]["photo"]["hrvq"]
+h0 = res["models"]["photo"]["hrvq"]["frozen"]
 md = f"""# Codec speed against eager PyTorch (issue 10)
 
 ```sh
@@ -215,10 +215,10 @@ md = f"""# Codec speed against eager PyTorch (issue 10)
 
 {h0['images']} BSDS500 test photos ({h0['megapixels']:.2f} MP, 481x321 and 321x481; the first {h0['images']} by name),
 {threads} torch threads for every contender, OPENBLAS_NUM_THREADS=1, CPU, images in memory.
-Medians of {rounds} interleaved rounds (each round: for each model, hrvq's `codec_bench` once,
-then each PyTorch variant once, in that order). The machine has 2 cores and was shared with
-niced background jobs (load after the run: `{uptime.strip()}`), so the absolute MP/s are low
-and noisy; the ratios are what the side-by-side run is for. Run time {int(elapsed) // 60} min.
+Medians of {rounds} interleaved rounds (each round: for each model, hrvq's `codec_bench` with
+its frozen graphs and with `--eager`, then each PyTorch variant, one after the other). The
+machine has 2 cores (load after the run: `{uptime.strip()}`); absolute MP/s on this VM are
+noisy; the ratios are what the side-by-side run is for. Run time {int(elapsed) // 60} min.
 
 {table}
 
@@ -230,14 +230,16 @@ from the medians above:
 ## What is measured
 
 - **hrvq**: `build/codec_bench -m MODEL -i PNGS --threads {threads}` (no `--train`), whose JSON gives, per run:
-  `analyze` (the network half of encoding: encoder, pre_quant, quantizer search, maps copied
-  out; the first network pass of the process, so it includes oneDNN's first-call costs),
   `encode.rans-ctx` (the library's whole encode of every image with all maps and the default
   rans-ctx coder, second pass), `entropy_coding.rans-ctx` (rans-ctx coding of the same maps alone;
   "encode minus its rans-ctx coding" subtracts it) and `per_layers[n-1].decode_s` (the
   library's whole decode of those bitstreams with all maps: rans-ctx decoding, code lookup,
   decoder, rounding to 8-bit pixels). One image at a time, each image in one tile
-  (tile 512 > 481).
+  (tile 512 > 481). *hrvq* is the default: encoder and decoder compiled when the model is
+  loaded into frozen TorchScript graphs passed through optimize_for_inference
+  (src/frozen_network.cpp: oneDNN weights prepacked once, activations kept in oneDNN's
+  blocked layout between convolutions); *hrvq --eager* runs the torch::nn modules (encoder
+  input channels-last, decoder input contiguous NCHW).
 - **PyTorch** (`bench/codec_speed_pytorch.py`, python3-torch 1.13): the model read from the
   .hrvqm file by `bench/hrvqm.py` into torch.nn modules; `torch.no_grad()`,
   `torch.set_num_threads({threads})`. encode = /255, edge padding to the grid, -0.5, encoder, pre_quant,
@@ -245,16 +247,13 @@ from the medians above:
   bmm, argmin, as hrvq's select_codes); decode = codebook rows looked up and summed per group,
   groups concatenated, decoder, crop, clamp, x255, round, uint8. No entropy coding. One
   warm-up image, then one timed pass over every image per process.
-  Variants: *default* (as a user writes it, the same ops as hrvq: the decoder input is the
-  permuted view `e.view(B,h,w,D).permute(0,3,1,2)`, whose strides are channels_last, and
-  torch 1.13's oneDNN convolution follows its input's memory format, so this decoder
-  already runs channels_last (checked: its first convolution's output is channels_last);
-  hrvq's decode builds its decoder input with the same view and permute per group, then
-  `torch::cat` along the channels, which keeps channels_last strides (checked in Python), so
-  its decoder presumably runs channels_last too (not instrumented), while its encoder gets a
-  contiguous NCHW tensor; *channels_last* (`--channels-last`: model and
-  inputs converted, so the encoder too); *NCHW decoder* (`--nchw`: the decoder input made
-  contiguous first, a strictly NCHW decoder; its encode is the default one).
+  Variants: *default* (as a user writes it: default memory format; the decoder input is the
+  permuted view `e.view(B,h,w,D).permute(0,3,1,2)`, whose strides are channels_last, which
+  torch 1.13's oneDNN convolution follows); *channels_last* (`--channels-last`: model and
+  inputs converted, so the encoder too); *jit* (`--jit`: encoder and decoder through
+  `torch.jit.script`, `torch.jit.freeze` and `torch.jit.optimize_for_inference`, with
+  re-optimisation per shape off as in hrvq; the same compilation hrvq does, so this is the
+  peer that shows what is left of hrvq's lead once a PyTorch user compiles too).
 - **cifar10 preset network**: `hrvq train --preset cifar10` for {cifar_steps} steps on random CIFAR-10
   binaries (speed does not depend on the weights): HR-VQVAE n=3 m=8, 128 channels, 2 residual
   blocks of 32, D=64; run here on the same photos (fully convolutional), not on 32x32.
@@ -269,11 +268,10 @@ PNGs of the same files (first round):
 
 {checks}
 
-A mismatch is a position whose index differs from hrvq's. The default and NCHW-decoder
-variants run hrvq's operations in hrvq's memory format and give hrvq's maps exactly; with
-channels_last the convolutions round differently and a handful of near-tie argmins flip.
-The NCHW decoder's pixels differ from hrvq's by at most one level where a value sits at a
-rounding boundary.
+A mismatch is a position whose index differs from hrvq's (its default, frozen graphs).
+Convolutions that block or order their sums differently round differently, and a code
+whose two nearest candidates are all but equally near can flip; the decoded pixels can
+differ by one level where a value sits at a rounding boundary.
 """
 open(os.path.join(out_dir, "codec-speed.md"), "w").write(md)
 print(f"\ncodec-speed: wrote {out_dir}/codec-speed.json and {out_dir}/codec-speed.md", file=sys.stderr)

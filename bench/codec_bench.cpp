@@ -48,7 +48,7 @@ namespace {
 
 const char* kUsage =
     "usage: codec_bench -m MODEL -i DIR [--train DIR]... [--json FILE] [--limit N] [--train-limit N]\n"
-    "                   [--jobs J] [--threads T] [--precision fp32|bf16]\n"
+    "                   [--jobs J] [--threads T] [--precision fp32|bf16] [--eager]\n"
     "  -m, --model FILE     .hrvqm model\n"
     "  -i, --images DIR     test images (PNG/JPEG, searched recursively)\n"
     "  --train DIR          images whose codes give the spatial-context counts (repeatable; none: skipped)\n"
@@ -56,7 +56,8 @@ const char* kUsage =
     "  --limit N            first N test images only (sorted by path); --train-limit likewise\n"
     "  --jobs J             images coded concurrently (default 1: one image at a time, torch on all cores)\n"
     "  --threads T          torch intra-op threads (default 0 = one per core)\n"
-    "  --precision P        network precision, fp32 (default) or bf16\n";
+    "  --precision P        network precision, fp32 (default) or bf16\n"
+    "  --eager              run the networks as eager modules (the reference path), not frozen graphs\n";
 
 struct Args {
   std::string model, images, json;
@@ -64,6 +65,7 @@ struct Args {
   size_t limit = 0, train_limit = 0;
   int jobs = 1, threads = 0;
   hrvq::Precision precision = hrvq::Precision::Fp32;
+  bool eager = false;
 };
 
 long parse_count(const std::string& flag, const std::string& text) {
@@ -80,6 +82,10 @@ Args parse_args(int argc, char** argv) {
     if (flag == "-h" || flag == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (flag == "--eager") {
+      a.eager = true;
+      continue;
     }
     if (i + 1 >= argc) throw Error(fmt::format("{} needs a value (see --help)", flag));
     const std::string v = argv[++i];
@@ -254,6 +260,7 @@ int run(const Args& a) {
   hrvq::CodecOptions options;
   options.device = "cpu";
   options.precision = a.precision;
+  options.frozen_networks = !a.eager;
   const auto load_start = std::chrono::steady_clock::now();
   const hrvq::Codec codec(a.model, options);
   const double load_s = seconds_since(load_start);
@@ -562,9 +569,9 @@ int run(const Args& a) {
     j += fmt::format("  \"model\": {}, \"images_dir\": {}, \"images\": {}, \"pixels\": {:.0f},\n", json_string(a.model),
                      json_string(a.images), N, P);
     j += fmt::format("  \"quantizer\": \"{}\", \"layers\": {}, \"groups\": {}, \"codes\": {}, \"channels\": {}, "
-                     "\"torch_threads\": {}, \"jobs\": {}, \"precision\": \"{}\", \"model_load_s\": {},\n",
+                     "\"torch_threads\": {}, \"jobs\": {}, \"precision\": \"{}\", \"networks\": \"{}\", \"model_load_s\": {},\n",
                      hr ? "hr" : "other", n, groups, m, C, hrvq::runtime_threads(), a.jobs,
-                     hrvq::precision_name(a.precision), jnum(load_s, 4));
+                     hrvq::precision_name(a.precision), a.eager ? "eager" : "frozen", jnum(load_s, 4));
     j += fmt::format("  \"header_bytes\": {}, \"segment_header_bytes\": {}, \"ms_ssim\": \"hrvq::ms_ssim (pytorch_msssim "
                      "definition, RGB, data range 255)\",\n",
                      header_bytes, hrvq::kSegmentHeaderSize);

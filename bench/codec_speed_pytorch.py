@@ -27,7 +27,7 @@ them (mismatching positions are counted), and hrvq's maps are decoded by this pe
 with this peer's decoding of the same maps (max |difference| and PSNR between them).
 
 Usage: codec_speed_pytorch.py --model M IMAGE... [--threads 2] [--runs 3]
-       [--channels-last | --nchw] [--json FILE] [--check-raw DIR] [--check-decoded DIR]
+       [--channels-last | --nchw] [--jit] [--json FILE] [--check-raw DIR] [--check-decoded DIR]
 """
 import argparse
 import json
@@ -275,6 +275,9 @@ def main():
     ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last")
     ap.add_argument("--nchw", action="store_true",
                     help="decoder input made contiguous NCHW (otherwise a permuted view, which torch runs channels_last)")
+    ap.add_argument("--jit", action="store_true",
+                    help="encoder and decoder compiled by torch.jit.script, freeze and optimize_for_inference "
+                         "(what hrvq's frozen graphs are built with; not eager)")
     ap.add_argument("--bf16", action="store_true",
                     help="encoder and decoder in bfloat16, channels_last input (as hrvq --precision bf16)")
     ap.add_argument("--json")
@@ -290,10 +293,18 @@ def main():
         codec = codec.to(memory_format=torch.channels_last)
     if a.bf16:
         codec.use_bf16()
+    if a.jit:
+        # As a user compiles a model for CPU inference in PyTorch 1.13: scripted, frozen
+        # (weights become constants) and optimised (oneDNN layouts, prepacked weights).
+        # No re-optimisation per input shape afterwards, as in hrvq (frozen_network.cpp).
+        torch._C._set_graph_executor_optimize(False)
+        with torch.no_grad():
+            for name in ("encoder", "decoder"):
+                setattr(codec, name, torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(getattr(codec, name)))))
     imgs = [read_image(p, codec.image_channels) for p in a.images]
     pixels = sum(i.shape[2] * i.shape[3] for i in imgs)
     res = {"label": a.label, "model": a.model, "threads": torch.get_num_threads(), "channels_last": cl, "nchw_decoder_input": nchw,
-           "bf16": a.bf16,
+           "bf16": a.bf16, "jit": a.jit,
            "images": len(imgs), "megapixels": pixels / 1e6, "torch": torch.__version__,
            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
     with torch.no_grad():

@@ -681,6 +681,7 @@ Codec::Codec(const std::string& model_path, CodecOptions options) : impl_(std::m
                               "no bf16 convolutions (use fp32)", model_path));
     s.model.net->set_network_dtype(torch::kBFloat16);
   }
+  if (s.options.frozen_networks) s.model.net->freeze_for_inference();
   const ModelConfig& c = s.model.config;
   if (c.codes > static_cast<int>(kMaxSymbols))
     throw Error(fmt::format("{}: {} codes per codebook; the bitstream allows at most {}", model_path, c.codes, kMaxSymbols));

@@ -151,6 +151,15 @@ void HrvqModelImpl::set_network_dtype(torch::Dtype dtype) {
   encoder_->to(dtype);
   decoder_->to(dtype);
   network_dtype_ = dtype;
+  frozen_encoder_.reset();
+  frozen_decoder_.reset();
+}
+
+void HrvqModelImpl::freeze_for_inference() {
+  const bool cpu = encoder_->parameters().empty() || encoder_->parameters()[0].device().is_cpu();
+  if (network_dtype_ != torch::kFloat32 || !cpu) return;
+  frozen_encoder_ = FrozenNetwork::compile(encoder_->net, "Encoder");
+  frozen_decoder_ = FrozenNetwork::compile(decoder_->net, "Decoder");
 }
 
 torch::Tensor HrvqModelImpl::encoder_features(const torch::Tensor& images) {
@@ -158,6 +167,7 @@ torch::Tensor HrvqModelImpl::encoder_features(const torch::Tensor& images) {
   // about 1.2x over NCHW on the AVX-512 CPU measured first, bf16 more; level with NCHW
   // on an AVX2 AMD EPYC); the features come back as fp32 for pre_quant and the code
   // search. The decoder runs NCHW (decode()).
+  if (frozen_encoder_) return frozen_encoder_->forward(pad(images));
   auto x = pad(images).to(network_dtype_).contiguous(at::MemoryFormat::ChannelsLast);
   auto features = encoder_->forward(x);
   return network_dtype_ == torch::kFloat32 ? features : features.to(torch::kFloat32);
@@ -238,6 +248,7 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
   // same network: bench/codec_speed_pytorch.py --nchw 1.54 MP/s against 1.30); on the
   // AVX-512 CPU measured before, the two were level.
   decoder_input = decoder_input.contiguous();
+  if (frozen_decoder_) return frozen_decoder_->forward(decoder_input).slice(2, 0, height).slice(3, 0, width) + 0.5;
   auto y = network_dtype_ == torch::kFloat32 ? decoder_->forward(decoder_input)
                                                : decoder_->forward(decoder_input.to(network_dtype_)).to(torch::kFloat32);
   return y.slice(2, 0, height).slice(3, 0, width) + 0.5;

@@ -1,12 +1,14 @@
 // The autoencoder: encoder, quantizer, decoder. Images enter as float (B, C, H, W) in [0, 1]
 // of any size; they are edge-padded to the grid factor and the output is cropped back.
 #pragma once
+#include <optional>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "hrvq/config.hpp"
 #include "beam_search.hpp"
+#include "frozen_network.hpp"
 #include "networks.hpp"
 #include "quantizer.hpp"
 
@@ -50,6 +52,13 @@ class HrvqModelImpl : public torch::nn::Module {
   // encode() and decode() cast at their boundaries, so pre_quant, the code search and
   // the codebooks stay fp32 whatever is chosen. Converts the weights; not for training.
   void set_network_dtype(torch::Dtype dtype);
+  // Compiles the encoder and decoder networks into frozen oneDNN graphs
+  // (frozen_network.hpp) that encode() and decode() then run instead of the modules: fp32
+  // on the CPU only (otherwise nothing changes), and a snapshot of the current weights,
+  // so not for a model still being trained. Same kernels, so the same codes and pixels up
+  // to float summation order.
+  void freeze_for_inference();
+  bool frozen_for_inference() const { return frozen_decoder_.has_value(); }
 
   const ModelConfig& config() const { return config_; }
   // The quantizers: one per channel group, or top and bottom for vq2; ForwardResult::quant
@@ -76,6 +85,7 @@ class HrvqModelImpl : public torch::nn::Module {
   // hr and rvq with channel groups: one tree per group of D/G channels; [0] is quantizer_.
   std::vector<ResidualQuantizer> groups_;
   Decoder decoder_{nullptr};
+  std::optional<FrozenNetwork> frozen_encoder_, frozen_decoder_;
   // VQ-VAE-2: a top encoder on the bottom features, its quantizer and a decoder back to
   // the bottom grid whose output conditions the bottom quantizer.
   Encoder top_encoder_{nullptr};

@@ -36,18 +36,11 @@ EncoderImpl::EncoderImpl(int in_channels, int channels, int res_blocks, int res_
   register_module("net", net);
 }
 
-namespace {
+SubpixelUpImpl::SubpixelUpImpl(int in, int out) {
+  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out * 4, 3).padding(1)));
+}
 
-struct SubpixelUpImpl : nn::Module {
-  SubpixelUpImpl(int in, int out) {
-    conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out * 4, 3).padding(1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return torch::pixel_shuffle(conv->forward(x), 2); }
-  nn::Conv2d conv{nullptr};
-};
-TORCH_MODULE(SubpixelUp);
-
-}  // namespace
+torch::Tensor SubpixelUpImpl::forward(const torch::Tensor& x) { return torch::pixel_shuffle(conv->forward(x), 2); }
 
 void apply_icnr(nn::Module& root) {
   torch::NoGradGuard no_grad;

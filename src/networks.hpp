@@ -30,6 +30,14 @@ struct DecoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
+// x2 upsampling by a 3x3 convolution to 4x the channels, then pixel shuffle.
+struct SubpixelUpImpl : torch::nn::Module {
+  SubpixelUpImpl(int in, int out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv{nullptr};
+};
+TORCH_MODULE(SubpixelUp);
+
 // One x2 upsampling step: a 4x4 stride-2 transposed convolution, or an equal-receptive-
 // field sub-pixel convolution (3x3 conv to 4x channels, then pixel shuffle), which runs
 // on oneDNN where ConvTranspose2d does not in LibTorch 1.13.
