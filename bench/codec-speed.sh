@@ -81,8 +81,9 @@ c, _ = hrvqm.load(sys.argv[1], as_numpy=True); print(c['hrvq.layers'] * c.get('h
 done
 
 # Interleaved rounds.
-HRVQ_VARIANTS=(frozen eager)
-PY_VARIANTS=(default channels_last jit)
+HRVQ_VARIANTS=(frozen eager glibc_malloc)
+GLIBC_MALLOC=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
+PY_VARIANTS=(default channels_last jit jit_malloc)
 start=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
   for m in "${MODELS[@]}"; do
@@ -90,7 +91,9 @@ for r in $(seq 1 "$ROUNDS"); do
       echo "codec-speed: round $r/$ROUNDS, $m: hrvq $v" >&2
       flags=()
       [ "$v" = eager ] && flags+=(--eager)
-      "$BIN/codec_bench" -m "${MODEL_PATH[$m]}" -i "$TMP/png" --threads "$THREADS" "${flags[@]}" \
+      envs=()
+      [ "$v" = glibc_malloc ] && envs+=(HRVQ_MALLOC=default)
+      env "${envs[@]}" "$BIN/codec_bench" -m "${MODEL_PATH[$m]}" -i "$TMP/png" --threads "$THREADS" "${flags[@]}" \
         --json "$TMP/hrvq-$m-$v-$r.json" >/dev/null 2>"$TMP/hrvq-$m-$v-$r.log" ||
         { cat "$TMP/hrvq-$m-$v-$r.log" >&2; die "codec_bench failed"; }
     done
@@ -98,10 +101,13 @@ for r in $(seq 1 "$ROUNDS"); do
       echo "codec-speed: round $r/$ROUNDS, $m: PyTorch $v" >&2
       flags=()
       [ "$v" = channels_last ] && flags+=(--channels-last)
+      envs=()
       [ "$v" = jit ] && flags+=(--jit)
+      # hrvq's malloc settings (src/runtime.cpp) given to PyTorch through glibc's tunables.
+      [ "$v" = jit_malloc ] && flags+=(--jit) && envs+=("GLIBC_TUNABLES=$GLIBC_MALLOC")
       # The check runs after the timed pass, in the first round only.
       [ "$r" = 1 ] && flags+=(--check-raw "$TMP/raw-$m" --check-decoded "$TMP/dec-$m")
-      $PY bench/codec_speed_pytorch.py --model "${MODEL_PATH[$m]}" --threads "$THREADS" --runs 1 --label "$m/$v" \
+      env "${envs[@]}" $PY bench/codec_speed_pytorch.py --model "${MODEL_PATH[$m]}" --threads "$THREADS" --runs 1 --label "$m/$v" \
         "${flags[@]}" --json "$TMP/py-$m-$v-$r.json" "$TMP"/png/*.png >/dev/null
     done
   done
@@ -116,8 +122,8 @@ done_rounds=0
 for r in $(seq 1 "$ROUNDS"); do
   ok=1
   for m in photo cifar10; do
-    for v in frozen eager; do [ -f "$TMP/hrvq-$m-$v-$r.json" ] || ok=0; done
-    for v in default channels_last jit; do [ -f "$TMP/py-$m-$v-$r.json" ] || ok=0; done
+    for v in frozen eager glibc_malloc; do [ -f "$TMP/hrvq-$m-$v-$r.json" ] || ok=0; done
+    for v in default channels_last jit jit_malloc; do [ -f "$TMP/py-$m-$v-$r.json" ] || ok=0; done
   done
   [ $ok = 1 ] || break
   done_rounds=$r
@@ -131,8 +137,8 @@ tmp, rounds, threads, out_dir, n_arg, elapsed, uptime, cifar_steps = sys.argv[1:
 rounds = int(rounds)
 med = statistics.median
 models = ["photo", "cifar10"]
-hv_names = ["frozen", "eager"]
-variants = ["default", "channels_last", "jit"]
+hv_names = ["frozen", "eager", "glibc_malloc"]
+variants = ["default", "channels_last", "jit", "jit_malloc"]
 res = {"command": "bench/codec-speed.sh %s" % n_arg + ("" if rounds == 3 else " (%d complete rounds)" % rounds),
        "threads": int(threads), "rounds": rounds, "uptime_after": uptime.strip(), "elapsed_s": int(elapsed),
        "cifar10_training_steps": int(cifar_steps), "models": {}}
@@ -162,12 +168,13 @@ for m in models:
                           "encode_network_only_mp_per_s", "encode_mp_per_s"),
                          ("decode (hrvq: rans-ctx decoding + network, to uint8)", "decode_mp_per_s", "decode_mp_per_s")):
         rows.append((m, step, [med(h[hv][hk]) for hv in hv_names], [med(p[v][pk]) for v in variants]))
-lines = ["| model | step | hrvq MP/s | hrvq --eager MP/s | PyTorch default MP/s | PyTorch channels_last MP/s "
-         "| PyTorch jit MP/s | hrvq / default | hrvq / channels_last | hrvq / jit | hrvq --eager / default |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
-for m, step, (hf, he), (d, c, j) in rows:
-    lines.append(f"| {m} | {step} | **{hf:.2f}** | {he:.2f} | {d:.2f} | {c:.2f} | {j:.2f} "
-                 f"| **{hf / d:.2f}x** | {hf / c:.2f}x | {hf / j:.2f}x | {he / d:.2f}x |")
+lines = ["| model | step | hrvq MP/s | hrvq --eager MP/s | hrvq, glibc's default malloc MP/s | PyTorch default MP/s | PyTorch channels_last MP/s "
+         "| PyTorch jit MP/s | PyTorch jit, hrvq's malloc settings MP/s | hrvq / default | hrvq / channels_last "
+         "| hrvq / jit | hrvq / jit with hrvq's malloc | hrvq --eager / default |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+for m, step, (hf, he, hg), (d, c, j, jm) in rows:
+    lines.append(f"| {m} | {step} | **{hf:.2f}** | {he:.2f} | {hg:.2f} | {d:.2f} | {c:.2f} | {j:.2f} | {jm:.2f} "
+                 f"| **{hf / d:.2f}x** | {hf / c:.2f}x | {hf / j:.2f}x | {hf / jm:.2f}x | {he / d:.2f}x |")
 lines.append("")
 per_round = []
 for m in models:
@@ -190,13 +197,14 @@ for m in models:
                       f"{c['peer_decoding_of_hrvq_maps_psnr_db_mean']:.4f} dB |")
 checks = "\n".join(checks)
 ed = ["| model | hrvq encode / decode | hrvq encode (network only) / decode | hrvq --eager encode / decode "
-      "| PyTorch default encode / decode | PyTorch channels_last encode / decode | PyTorch jit encode / decode |",
-      "|---|---|---|---|---|---|---|"]
+      "| PyTorch default encode / decode | PyTorch channels_last encode / decode | PyTorch jit encode / decode "
+      "| PyTorch jit, hrvq's malloc: encode / decode |",
+      "|---|---|---|---|---|---|---|---|"]
 for m in models:
     h, p = res["models"][m]["hrvq"], res["models"][m]["pytorch"]
     r = lambda d, e="encode_mp_per_s": med(d[e]) / med(d["decode_mp_per_s"])
     ed.append(f"| {m} | {r(h['frozen']):.2f} | {r(h['frozen'], 'encode_network_only_mp_per_s'):.2f} | {r(h['eager']):.2f} "
-              f"| {r(p['default']):.2f} | {r(p['channels_last']):.2f} | {r(p['jit']):.2f} |")
+              f"| {r(p['default']):.2f} | {r(p['channels_last']):.2f} | {r(p['jit']):.2f} | {r(p['jit_malloc']):.2f} |")
 enc_dec = "\n".join(ed)
 res["encode_vs_decode_markdown"] = enc_dec
 res["table_markdown"], res["checks_markdown"] = table, checks
@@ -239,7 +247,9 @@ from the medians above:
   loaded into frozen TorchScript graphs passed through optimize_for_inference
   (src/frozen_network.cpp: oneDNN weights prepacked once, activations kept in oneDNN's
   blocked layout between convolutions); *hrvq --eager* runs the torch::nn modules (encoder
-  input channels-last, decoder input contiguous NCHW).
+  input channels-last, decoder input contiguous NCHW); *hrvq, glibc's default malloc* is
+  the default run with `HRVQ_MALLOC=default`, which leaves glibc's adaptive trimming on
+  (src/runtime.cpp otherwise fixes its thresholds so freed memory is kept for reuse).
 - **PyTorch** (`bench/codec_speed_pytorch.py`, python3-torch 1.13): the model read from the
   .hrvqm file by `bench/hrvqm.py` into torch.nn modules; `torch.no_grad()`,
   `torch.set_num_threads({threads})`. encode = /255, edge padding to the grid, -0.5, encoder, pre_quant,
@@ -253,7 +263,11 @@ from the medians above:
   inputs converted, so the encoder too); *jit* (`--jit`: encoder and decoder through
   `torch.jit.script`, `torch.jit.freeze` and `torch.jit.optimize_for_inference`, with
   re-optimisation per shape off as in hrvq; the same compilation hrvq does, so this is the
-  peer that shows what is left of hrvq's lead once a PyTorch user compiles too).
+  peer that shows what is left of hrvq's lead once a PyTorch user compiles too);
+  *jit with hrvq's malloc settings* (the jit variant run with
+  `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`,
+  what hrvq sets through mallopt in src/runtime.cpp: glibc keeps freed memory for the next
+  call instead of returning it to the kernel; the strongest peer a Python user could run).
 - **cifar10 preset network**: `hrvq train --preset cifar10` for {cifar_steps} steps on random CIFAR-10
   binaries (speed does not depend on the weights): HR-VQVAE n=3 m=8, 128 channels, 2 residual
   blocks of 32, D=64; run here on the same photos (fully convolutional), not on 32x32.

@@ -296,11 +296,12 @@ def main():
     if a.jit:
         # As a user compiles a model for CPU inference in PyTorch 1.13: scripted, frozen
         # (weights become constants) and optimised (oneDNN layouts, prepacked weights).
-        # No re-optimisation per input shape afterwards, as in hrvq (frozen_network.cpp).
-        torch._C._set_graph_executor_optimize(False)
         with torch.no_grad():
             for name in ("encoder", "decoder"):
                 setattr(codec, name, torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(getattr(codec, name)))))
+        # No re-optimisation per input shape afterwards, as in hrvq (frozen_network.cpp);
+        # off only after compiling, which needs the optimiser (freeze inlines the submodules).
+        torch._C._set_graph_executor_optimize(False)
     imgs = [read_image(p, codec.image_channels) for p in a.images]
     pixels = sum(i.shape[2] * i.shape[3] for i in imgs)
     res = {"label": a.label, "model": a.model, "threads": torch.get_num_threads(), "channels_last": cl, "nchw_decoder_input": nchw,

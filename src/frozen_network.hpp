@@ -6,8 +6,10 @@
 // oneDNN's blocked layouts and back. Frozen and passed through optimize_for_inference,
 // the same network keeps its weights prepacked as constants and its activations in
 // oneDNN's layout from the first convolution to the last (pixel shuffle excepted), with
-// the same kernels and so the same arithmetic. On the photo model's decoder this is
-// about 3x eager PyTorch on the AVX2 development machine (bench/codec-speed.sh).
+// the same kernels and so the same arithmetic. On the photo model's decoder this decodes
+// about 10% faster than the eager modules on the AVX2 development machine, once malloc
+// keeps freed memory (runtime.cpp); the encoder ran slower frozen than eager
+// channels-last, so the codec freezes only the decoder (docs/codec-speed.md).
 #pragma once
 #include <memory>
 #include <string>

@@ -151,14 +151,16 @@ void HrvqModelImpl::set_network_dtype(torch::Dtype dtype) {
   encoder_->to(dtype);
   decoder_->to(dtype);
   network_dtype_ = dtype;
-  frozen_encoder_.reset();
   frozen_decoder_.reset();
 }
 
 void HrvqModelImpl::freeze_for_inference() {
   const bool cpu = encoder_->parameters().empty() || encoder_->parameters()[0].device().is_cpu();
   if (network_dtype_ != torch::kFloat32 || !cpu) return;
-  frozen_encoder_ = FrozenNetwork::compile(encoder_->net, "Encoder");
+  // The decoder only: with malloc keeping freed memory (runtime.cpp), the frozen decoder
+  // decoded the photo model 10% faster than the eager one, while the frozen encoder
+  // encoded 20% slower than the eager channels-last one (codec_bench, 4 alternating runs
+  // each, docs/codec-speed.md).
   frozen_decoder_ = FrozenNetwork::compile(decoder_->net, "Decoder");
 }
 
@@ -167,7 +169,6 @@ torch::Tensor HrvqModelImpl::encoder_features(const torch::Tensor& images) {
   // about 1.2x over NCHW on the AVX-512 CPU measured first, bf16 more; level with NCHW
   // on an AVX2 AMD EPYC); the features come back as fp32 for pre_quant and the code
   // search. The decoder runs NCHW (decode()).
-  if (frozen_encoder_) return frozen_encoder_->forward(pad(images));
   auto x = pad(images).to(network_dtype_).contiguous(at::MemoryFormat::ChannelsLast);
   auto features = encoder_->forward(x);
   return network_dtype_ == torch::kFloat32 ? features : features.to(torch::kFloat32);

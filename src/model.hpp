@@ -52,11 +52,11 @@ class HrvqModelImpl : public torch::nn::Module {
   // encode() and decode() cast at their boundaries, so pre_quant, the code search and
   // the codebooks stay fp32 whatever is chosen. Converts the weights; not for training.
   void set_network_dtype(torch::Dtype dtype);
-  // Compiles the encoder and decoder networks into frozen oneDNN graphs
-  // (frozen_network.hpp) that encode() and decode() then run instead of the modules: fp32
-  // on the CPU only (otherwise nothing changes), and a snapshot of the current weights,
-  // so not for a model still being trained. Same kernels, so the same codes and pixels up
-  // to float summation order.
+  // Compiles the decoder network into a frozen oneDNN graph (frozen_network.hpp) that
+  // decode() then runs instead of the modules: fp32 on the CPU only (otherwise nothing
+  // changes), and a snapshot of the current weights, so not for a model still being
+  // trained. Same kernels, so the same pixels up to float summation order. (The encoder
+  // stays eager: frozen, it ran slower than channels-last; model.cpp.)
   void freeze_for_inference();
   bool frozen_for_inference() const { return frozen_decoder_.has_value(); }
 
@@ -85,7 +85,7 @@ class HrvqModelImpl : public torch::nn::Module {
   // hr and rvq with channel groups: one tree per group of D/G channels; [0] is quantizer_.
   std::vector<ResidualQuantizer> groups_;
   Decoder decoder_{nullptr};
-  std::optional<FrozenNetwork> frozen_encoder_, frozen_decoder_;
+  std::optional<FrozenNetwork> frozen_decoder_;
   // VQ-VAE-2: a top encoder on the bottom features, its quantizer and a decoder back to
   // the bottom grid whose output conditions the bottom quantizer.
   Encoder top_encoder_{nullptr};

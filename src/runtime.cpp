@@ -1,6 +1,9 @@
 #include "hrvq/runtime.hpp"
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdlib>
 #include <thread>
@@ -12,7 +15,23 @@ namespace hrvq {
 
 namespace {
 int g_threads = 1;
+
+// glibc's malloc by default returns freed memory at the top of the heap to the kernel
+// once more than twice its (adaptive) mmap threshold is free. A network's activations
+// are a few large tensors allocated and freed per call, so every call then faults its
+// pages back in: a third of a decode's time went to page faults, and decoding ran
+// 1.7 instead of 4.6 MP/s on the cifar10 preset network (bench/codec-speed.sh). Fixed
+// thresholds keep freed memory for the next call; blocks over 32 MiB (glibc's largest
+// mmap threshold) are still mapped and unmapped each time. HRVQ_MALLOC=default keeps
+// glibc's adaptive behaviour, for measuring the difference.
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  if (const char* env = std::getenv("HRVQ_MALLOC"); env && std::string(env) == "default") return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
+}  // namespace
 
 void init_runtime(int threads) {
   if (threads <= 0) {
@@ -20,6 +39,7 @@ void init_runtime(int threads) {
     threads = hw == 0 ? 1 : static_cast<int>(hw);
   }
   g_threads = threads;
+  keep_freed_memory();
   // OpenBLAS reads OPENBLAS_NUM_THREADS only when it loads, which has happened by now,
   // so set it through its API when it is the BLAS in this process. HRVQ_OPENBLAS_THREADS
   // overrides, for benchmarking the alternatives.

@@ -1,7 +1,7 @@
 // The frozen oneDNN graphs (frozen_network.hpp) against the eager modules they are
 // compiled from: the same function of the input for every network shape the presets
-// build, a snapshot of the weights, and on the bundled photo model the same codes (but
-// for near-ties) and the same pixels as the reference path.
+// build, a snapshot of the weights, and on the bundled photo model the same files and
+// the same pixels as the reference path.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -106,17 +106,15 @@ Codec* FrozenCodecTest::frozen_ = nullptr;
 Codec* FrozenCodecTest::eager_ = nullptr;
 Image* FrozenCodecTest::photo_ = nullptr;
 
-TEST_F(FrozenCodecTest, CodesDifferOnlyAtNearTies) {
-  const IndexMaps a = eager_->analyze(*photo_), b = frozen_->analyze(*photo_);
-  ASSERT_EQ(a.maps.size(), b.maps.size());
-  size_t positions = 0, differ = 0;
-  for (size_t l = 0; l < a.maps.size(); ++l) {
-    ASSERT_EQ(a.maps[l].size(), b.maps[l].size());
-    for (size_t p = 0; p < a.maps[l].size(); ++p) differ += a.maps[l][p] != b.maps[l][p];
-    positions += a.maps[l].size();
+TEST_F(FrozenCodecTest, WritesTheFilesOfTheReferencePath) {
+  // Only the decoder is frozen, so encoding at a quality gives the eager path's bytes.
+  // (Encoders that decode to decide, --psnr and --adaptive, see pixels that can differ by
+  // a rounding flip, which can move a decision that sits exactly on its threshold.)
+  for (int q : {20, 60}) {
+    EncodeOptions eo;
+    eo.rate = RateTarget::quality(q);
+    EXPECT_EQ(frozen_->encode(*photo_, eo), eager_->encode(*photo_, eo)) << "-q " << q;
   }
-  // Float summation order moves a code only where two candidates are all but equally near.
-  EXPECT_LT(differ, positions / 2000) << differ << " of " << positions;
 }
 
 TEST_F(FrozenCodecTest, DecodesTheSamePixels) {

@@ -41,12 +41,11 @@ struct CodecOptions {
   // AVX-512 BF16 and costs under 0.05 dB (bench/precision-speed.sh); its codes can
   // differ from fp32's at a few positions, so its files are valid but not byte-identical.
   Precision precision = Precision::Fp32;
-  // fp32 on the CPU: run the encoder and decoder as frozen oneDNN graphs compiled once
-  // when the model is loaded (weights prepacked, activations kept in oneDNN's layout),
-  // about 1.8x the eager modules on the development machine (bench/codec-speed.sh).
-  // false runs the modules eagerly, the reference path: the same kernels, so the same
-  // pixels, and codes that differ only where float summation order breaks a near-tie
-  // (a few positions per photo), so a file can differ from the eager path's in a few bytes.
+  // fp32 on the CPU: run the decoder as a frozen oneDNN graph compiled once when the
+  // model is loaded (weights prepacked, activations kept in oneDNN's layout), about 10%
+  // faster than the eager modules on the development machine (docs/codec-speed.md).
+  // false runs the eager modules, the reference path: the same kernels, so the same
+  // pixels up to a rounding flip at x.5. Encoding is the same either way.
   bool frozen_networks = true;
   // Threads that entropy-code (and decode) one image's channel groups concurrently:
   // each group's maps form an independent chain. 0: as many as the runtime's compute
