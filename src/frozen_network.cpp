@@ -1,6 +1,7 @@
 #include "frozen_network.hpp"
 
 #include <stdexcept>
+#include <variant>
 
 #include <torch/script.h>
 
@@ -11,6 +12,15 @@ namespace hrvq {
 namespace {
 
 namespace nn = torch::nn;
+
+// LibTorch 1.13's option variants are c10::variant, 2.x's are std::variant: unqualified
+// calls with the std templates in scope find c10's overloads by argument-dependent
+// lookup on 1.13 and std's on 2.x.
+template <typename T, typename Variant>
+const T* alternative_if(const Variant& v) {
+  using std::get_if;
+  return get_if<T>(&v);
+}
 
 std::string int_list(torch::IntArrayRef v) {
   std::string s = "[";
@@ -45,7 +55,7 @@ class ScriptWriter {
       line("x = torch.pixel_shuffle(" + conv2d(*up->conv, "x") + ", 2)");
     } else if (auto* tconv = dynamic_cast<nn::ConvTranspose2dImpl*>(&m)) {
       const auto& o = tconv->options;
-      if (!c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+      if (!alternative_if<torch::enumtype::kZeros>(o.padding_mode()))
         throw std::invalid_argument("FrozenNetwork: transposed convolution with non-zero padding mode");
       line("x = torch.conv_transpose2d(x, " + weights(tconv->weight, tconv->bias) + ", " + int_list(*o.stride()) +
            ", " + explicit_padding(o.padding()) + ", " + int_list(*o.output_padding()) + ", " + std::to_string(o.groups()) +
@@ -56,14 +66,14 @@ class ScriptWriter {
   }
 
   static std::string explicit_padding(const nn::detail::ConvNdOptions<2>::padding_t& padding) {
-    const auto* sizes = c10::get_if<torch::ExpandingArray<2>>(&padding);
+    const auto* sizes = alternative_if<torch::ExpandingArray<2>>(padding);
     if (!sizes) throw std::invalid_argument("FrozenNetwork: convolution padding must be explicit sizes");
     return int_list(**sizes);
   }
 
   std::string conv2d(nn::Conv2dImpl& conv, const std::string& input) {
     const auto& o = conv.options;
-    if (!c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+    if (!alternative_if<torch::enumtype::kZeros>(o.padding_mode()))
       throw std::invalid_argument("FrozenNetwork: convolution padding must be zeros");
     return "torch.conv2d(" + input + ", " + weights(conv.weight, conv.bias) + ", " + int_list(*o.stride()) + ", " +
            explicit_padding(o.padding()) + ", " + int_list(*o.dilation()) + ", " + std::to_string(o.groups()) + ")";
