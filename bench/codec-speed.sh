@@ -243,11 +243,12 @@ from the medians above:
   "encode minus its rans-ctx coding" subtracts it) and `per_layers[n-1].decode_s` (the
   library's whole decode of those bitstreams with all maps: rans-ctx decoding, code lookup,
   decoder, rounding to 8-bit pixels). One image at a time, each image in one tile
-  (tile 512 > 481). *hrvq* is the default: encoder and decoder compiled when the model is
-  loaded into frozen TorchScript graphs passed through optimize_for_inference
+  (tile 512 > 481). *hrvq* is the default: the decoder compiled when the model is loaded
+  into a frozen TorchScript graph passed through optimize_for_inference
   (src/frozen_network.cpp: oneDNN weights prepacked once, activations kept in oneDNN's
-  blocked layout between convolutions); *hrvq --eager* runs the torch::nn modules (encoder
-  input channels-last, decoder input contiguous NCHW); *hrvq, glibc's default malloc* is
+  blocked layout between convolutions), the encoder eager with channels-last input;
+  *hrvq --eager* runs the torch::nn decoder too (decoder input contiguous NCHW), so its
+  encode is the same code as the default's and the two encode columns differ by noise; *hrvq, glibc's default malloc* is
   the default run with `HRVQ_MALLOC=default`, which leaves glibc's adaptive trimming on
   (src/runtime.cpp otherwise fixes its thresholds so freed memory is kept for reuse).
 - **PyTorch** (`bench/codec_speed_pytorch.py`, python3-torch 1.13): the model read from the
