@@ -103,8 +103,7 @@ FrozenNetwork FrozenNetwork::compile(const torch::nn::Sequential& net, const std
   ScriptWriter writer(module);
   writer.sequential(net);
   FrozenNetwork out;
-  out.source_ = writer.source();
-  module.define(out.source_);
+  module.define(writer.source());
   module.eval();
   auto frozen = torch::jit::freeze(module);
   out.module_ = std::make_shared<torch::jit::Module>(torch::jit::optimize_for_inference(frozen));

@@ -6,10 +6,10 @@
 // oneDNN's blocked layouts and back. Frozen and passed through optimize_for_inference,
 // the same network keeps its weights prepacked as constants and its activations in
 // oneDNN's layout from the first convolution to the last (pixel shuffle excepted), with
-// the same kernels and so the same arithmetic. On the photo model's decoder this decodes
-// about 10% faster than the eager modules on the AVX2 development machine, once malloc
-// keeps freed memory (runtime.cpp); the encoder ran slower frozen than eager
-// channels-last, so the codec freezes only the decoder (docs/codec-speed.md).
+// the same kernels and so the same arithmetic. The codec's decode runs 3-7% faster with
+// it than with the eager modules once malloc keeps freed memory (runtime.cpp,
+// docs/codec-speed.md); the encoder ran slower frozen than eager channels-last, so the
+// codec freezes only the decoder.
 #pragma once
 #include <memory>
 #include <string>
@@ -29,12 +29,8 @@ class FrozenNetwork {
   // (B, C, H, W) fp32 on the CPU, any memory format; returns a contiguous NCHW tensor.
   torch::Tensor forward(const torch::Tensor& x) const;
 
-  // The TorchScript source the graph was compiled from (for tests and debugging).
-  const std::string& source() const { return source_; }
-
  private:
   std::shared_ptr<torch::jit::Module> module_;
-  std::string source_;
 };
 
 }  // namespace hrvq

@@ -159,9 +159,9 @@ void HrvqModelImpl::freeze_for_inference() {
   const bool cpu = weights.empty() || weights[0].device().is_cpu();
   if (network_dtype_ != torch::kFloat32 || !cpu) return;
   // The decoder only: with malloc keeping freed memory (runtime.cpp), the frozen decoder
-  // decoded the photo model 10% faster than the eager one, while the frozen encoder
-  // encoded 20% slower than the eager channels-last one (codec_bench, 4 alternating runs
-  // each, docs/codec-speed.md).
+  // decodes 3-7% faster than the eager one (docs/codec-speed.md), while a frozen encoder
+  // encoded about 20% slower than the eager channels-last one (codec_bench, 4
+  // alternating runs each, at commit 1099996).
   frozen_decoder_ = FrozenNetwork::compile(decoder_->net, "Decoder");
 }
 
@@ -250,8 +250,8 @@ torch::Tensor HrvqModelImpl::decode(const CodeMaps& codes, int decode_layers, in
   // same network: bench/codec_speed_pytorch.py --nchw 1.54 MP/s against 1.30); on the
   // AVX-512 CPU measured before, the two were level.
   decoder_input = decoder_input.contiguous();
-  if (frozen_decoder_) return frozen_decoder_->forward(decoder_input).slice(2, 0, height).slice(3, 0, width) + 0.5;
-  auto y = network_dtype_ == torch::kFloat32 ? decoder_->forward(decoder_input)
+  auto y = frozen_decoder_                      ? frozen_decoder_->forward(decoder_input)
+           : network_dtype_ == torch::kFloat32 ? decoder_->forward(decoder_input)
                                                : decoder_->forward(decoder_input.to(network_dtype_)).to(torch::kFloat32);
   return y.slice(2, 0, height).slice(3, 0, width) + 0.5;
 }

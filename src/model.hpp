@@ -58,7 +58,6 @@ class HrvqModelImpl : public torch::nn::Module {
   // trained. Same kernels, so the same pixels up to float summation order. (The encoder
   // stays eager: frozen, it ran slower than channels-last; model.cpp.)
   void freeze_for_inference();
-  bool frozen_for_inference() const { return frozen_decoder_.has_value(); }
 
   const ModelConfig& config() const { return config_; }
   // The quantizers: one per channel group, or top and bottom for vq2; ForwardResult::quant

@@ -19,8 +19,8 @@ int g_threads = 1;
 // glibc's malloc by default returns freed memory at the top of the heap to the kernel
 // once more than twice its (adaptive) mmap threshold is free. A network's activations
 // are a few large tensors allocated and freed per call, so every call then faults its
-// pages back in: a third of a decode's time went to page faults, and decoding ran
-// 1.7 instead of 4.6 MP/s on the cifar10 preset network (bench/codec-speed.sh). Fixed
+// pages back in: in `perf record` of a slow decode a third of the time was page faults,
+// and bench/codec-speed.sh encodes 2.4-3.1x faster with the fixed thresholds. Fixed
 // thresholds keep freed memory for the next call; blocks over 32 MiB (glibc's largest
 // mmap threshold) are still mapped and unmapped each time. HRVQ_MALLOC=default keeps
 // glibc's adaptive behaviour, for measuring the difference.

@@ -11,10 +11,10 @@
 
 #include "frozen_network.hpp"
 #include "hrvq/codec.hpp"
-#include "hrvq/file_io.hpp"
 #include "hrvq/image.hpp"
 #include "hrvq/image_quality.hpp"
 #include "networks.hpp"
+#include "photo_fixture.hpp"
 
 namespace hrvq {
 namespace {
@@ -78,11 +78,12 @@ TEST(FrozenNetwork, RejectsAModuleItHasNoScriptFor) {
   EXPECT_THROW(FrozenNetwork::compile(same, "Same"), std::invalid_argument);
 }
 
-// The bundled photo model on a real photograph, tiled so that tiles of several shapes
-// run: frozen against eager.
-class FrozenCodecTest : public ::testing::Test {
+// The bundled photo model on a real photograph (photo_fixture.hpp), tiled so that tiles
+// of several shapes run: frozen against eager.
+class FrozenCodecTest : public test::BundledPhotoTest {
  protected:
   static void SetUpTestSuite() {
+    BundledPhotoTest::SetUpTestSuite();
     const std::string model = std::string(HRVQ_SOURCE_DIR) + "/models/photo.hrvqm";
     CodecOptions o;
     o.device = "cpu";
@@ -90,21 +91,15 @@ class FrozenCodecTest : public ::testing::Test {
     frozen_ = new Codec(model, o);
     o.frozen_networks = false;
     eager_ = new Codec(model, o);
-    auto bytes = read_file(std::string(HRVQ_TESTDATA) + "/photos/bsds500-test-108004.jpg");
-    photo_ = new Image(decode_image(bytes.data(), bytes.size(), "photo"));
   }
   static void TearDownTestSuite() {
     delete frozen_;
     delete eager_;
-    delete photo_;
+    BundledPhotoTest::TearDownTestSuite();
   }
-  static Codec* frozen_;
-  static Codec* eager_;
-  static Image* photo_;
+  static inline Codec* frozen_ = nullptr;
+  static inline Codec* eager_ = nullptr;
 };
-Codec* FrozenCodecTest::frozen_ = nullptr;
-Codec* FrozenCodecTest::eager_ = nullptr;
-Image* FrozenCodecTest::photo_ = nullptr;
 
 TEST_F(FrozenCodecTest, WritesTheFilesOfTheReferencePath) {
   // Only the decoder is frozen, so encoding at a quality gives the eager path's bytes.

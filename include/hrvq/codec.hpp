@@ -42,8 +42,9 @@ struct CodecOptions {
   // differ from fp32's at a few positions, so its files are valid but not byte-identical.
   Precision precision = Precision::Fp32;
   // fp32 on the CPU: run the decoder as a frozen oneDNN graph compiled once when the
-  // model is loaded (weights prepacked, activations kept in oneDNN's layout), about 10%
-  // faster than the eager modules on the development machine (docs/codec-speed.md).
+  // model is loaded (weights prepacked, activations kept in oneDNN's layout): decoding
+  // 3-7% faster than with the eager modules on the development machine
+  // (docs/codec-speed.md).
   // false runs the eager modules, the reference path: the same kernels, so the same
   // pixels up to a rounding flip at x.5. Encoding is the same either way.
   bool frozen_networks = true;
